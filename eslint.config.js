@@ -7,7 +7,11 @@ import tseslint from 'typescript-eslint';
 const SERVICES = ['collector', 'ingest', 'query-api'];
 const restrict = (forbidden, why) => ({
   'no-restricted-imports': ['error', {
-    patterns: forbidden.map((dir) => ({ regex: `(^|/)${dir}/`, message: `${why} (imports of ${dir.replace(/\\/g, '')}/ are not allowed here).` })),
+    // A plain folder name forbids everything under it; an entry ending in ')' is a regex of its own.
+    patterns: forbidden.map((dir) => ({
+      regex: dir.endsWith(')') ? `(^|/)${dir}` : `(^|/)${dir}/`,
+      message: `${why} (${dir.split('/')[0]}/ may not be imported here).`,
+    })),
   }],
 });
 const others = (self) => SERVICES.filter((s) => s !== self);
