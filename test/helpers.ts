@@ -42,7 +42,7 @@ export async function ensureStack(needs: { clickhouse?: boolean; kafka?: boolean
     const stack = await startLocalStack({
       dataDir,
       clickhouse: !!needs.clickhouse && !have.clickhouseUrl,
-      kafka: (!!needs.kafka && !have.kafkaBrokers) || (!!needs.registry && !have.registryUrl),
+      kafka: !!needs.kafka && !have.kafkaBrokers,
       registry: !!needs.registry && !have.registryUrl,
       redis: !!needs.redis && !have.redisUrl,
     });

@@ -68,13 +68,13 @@ export async function startLocalStack(opts: StackOptions): Promise<LocalStack> {
   };
 
   try {
-    // ClickHouse, Kafka and Redis do not depend on each other: start them together. The registry needs Kafka.
-    // ClickHouse, Kafka and Redis do not depend on each other: start them together. allSettled, so that a failed
-    // part does not leave the others starting after we cleaned up.
+    // The parts do not depend on each other (the registry keeps schemas in a file database of its own, not in
+    // Kafka): start them together. allSettled, so that a failed part does not leave others starting after cleanup.
     const settled = await Promise.allSettled([
       opts.clickhouse === false ? undefined : timed('clickhouse', () => startClickHouse({ dataDir: dir('clickhouse'), log: log.child('clickhouse') })),
       opts.kafka === false ? undefined : timed('kafka', () => startKafka({ dataDir: dir('kafka'), log: log.child('kafka') })),
       opts.redis === false ? undefined : timed('redis', () => startRedis({ dataDir: dir('redis'), log: log.child('redis') })),
+      opts.registry ? timed('registry', () => startRegistry({ dataDir: dir('registry'), log: log.child('registry') })) : undefined,
     ] as const);
     const failed = settled.find((s) => s.status === 'rejected');
     if (failed) throw (failed as PromiseRejectedResult).reason;
@@ -82,13 +82,11 @@ export async function startLocalStack(opts: StackOptions): Promise<LocalStack> {
     const clickhouse = value(settled[0]);
     const kafka = value(settled[1]);
     const redis = value(settled[2]);
+    const registry = value(settled[3]);
     if (clickhouse) endpoints.clickhouseUrl = clickhouse.url;
     if (kafka) endpoints.kafkaBrokers = kafka.brokers;
     if (redis) endpoints.redisUrl = redis.url;
-    if (opts.registry && kafka) {
-      const registry = await timed('registry', () => startRegistry({ dataDir: dir('registry'), kafkaBrokers: kafka.brokers, log: log.child('registry') }));
-      endpoints.registryUrl = registry.url;
-    }
+    if (registry) endpoints.registryUrl = registry.url;
   } catch (err) {
     await stopAll();
     throw err;

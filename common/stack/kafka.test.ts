@@ -7,7 +7,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import kafkajs from 'kafkajs';
 import { isLookbackError } from '../errors.js';
-import { KAFKA_VERSION, classArchive, findJava, kafkaLibsDir, startKafka, type LocalKafka } from './kafka.js';
+import { KAFKA_VERSION, kafkaLibsDir, startKafka, type LocalKafka } from './kafka.js';
+import { classArchive, findJava } from './jvm.js';
 
 const { Kafka, logLevel, Partitioners } = kafkajs;
 

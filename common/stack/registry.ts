@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { LookbackError, describeError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
-import { classArchive, findJava, launchJvm, lookbackCacheDir } from './kafka.js';
+import { classArchive, findJava, launchJvm, lookbackCacheDir } from './jvm.js';
 import { freePort } from './ports.js';
 
 /**
