@@ -1,0 +1,99 @@
+/**
+ * Hubble's ring: the last `capacity` events (capacity = 2^n - 1) for the live Observer. Writers never wait;
+ * readers keep a position (a sequence number) and, when the writer has lapped them, learn how many events they
+ * lost (Hubble's LostEvent from HUBBLE_RING_BUFFER) instead of reading overwritten slots. Loss is data, not an
+ * error. Followers wait for the next write without polling.
+ */
+import type { Flow } from '../schemas/flow-types.js';
+
+export type LostEventSource = 'PERF_EVENT_RING_BUFFER' | 'OBSERVER_EVENTS_QUEUE' | 'HUBBLE_RING_BUFFER';
+
+export interface LostEventData {
+  source: LostEventSource;
+  count: number;
+  firstNs: bigint;
+  lastNs: bigint;
+}
+
+export type RingEntry = { kind: 'flow'; flow: Flow; timeNs: bigint } | { kind: 'lost'; lost: LostEventData; timeNs: bigint };
+
+export type ReadResult = { entry: RingEntry } | { lost: number; next: number } | null;
+
+export class Ring {
+  readonly capacity: number;
+  private readonly slots: (RingEntry | undefined)[];
+  private readonly mask: number;
+  /** Sequence number of the next write = events written so far. */
+  private written = 0;
+  private waiters: (() => void)[] = [];
+
+  constructor(capacity: number) {
+    if (!Number.isInteger(capacity) || capacity < 1 || ((capacity + 1) & capacity) !== 0) {
+      throw new Error(`ring capacity must be 2^n - 1, got ${capacity}`);
+    }
+    this.capacity = capacity;
+    this.slots = new Array<RingEntry | undefined>(capacity + 1).fill(undefined);
+    this.mask = capacity;
+  }
+
+  /** Events ever written (Hubble's seen_flows counts these). */
+  get total(): number {
+    return this.written;
+  }
+
+  /** Events readable now. */
+  get length(): number {
+    return Math.min(this.written, this.capacity);
+  }
+
+  /** Sequence number of the oldest readable event. */
+  get oldest(): number {
+    return Math.max(0, this.written - this.capacity);
+  }
+
+  /** Sequence number the next write will get. */
+  get next(): number {
+    return this.written;
+  }
+
+  push(entry: RingEntry): void {
+    this.slots[this.written & this.mask] = entry;
+    this.written++;
+  }
+
+  /** Wakes the followers once after a batch of pushes. */
+  notify(): void {
+    if (this.waiters.length === 0) return;
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  /**
+   * The event at `seq`: the entry; or, when it was overwritten, how many were lost and where reading resumes;
+   * or null when it is not written yet.
+   */
+  read(seq: number): ReadResult {
+    if (seq >= this.written) return null;
+    const oldest = this.oldest;
+    if (seq < oldest) return { lost: oldest - seq, next: oldest };
+    return { entry: this.slots[seq & this.mask]! };
+  }
+
+  /** Resolves when an event with sequence number >= seq exists (or at once if one does). */
+  waitFor(seq: number, signal?: AbortSignal): Promise<void> {
+    if (seq < this.written || signal?.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const onAbort = (): void => {
+        this.waiters = this.waiters.filter((w) => w !== wake);
+        resolve();
+      };
+      const wake = (): void => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      this.waiters.push(wake);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+}
