@@ -3,7 +3,7 @@
  * partition.
  */
 import kafkajs from 'kafkajs';
-import { registerKafkaCodecs } from '../collector/publish/codecs.js';
+import { registerKafkaCodecs } from '../common/kafka-codecs.js';
 import type { FlowCodec } from '../schemas/avro-codec.js';
 import type { Flow } from '../schemas/flow-types.js';
 import { uniqueName } from './helpers.js';

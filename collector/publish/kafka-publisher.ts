@@ -12,7 +12,7 @@ import { describeError, LookbackError } from '../../common/errors.js';
 import { silentLogger, type Logger } from '../../common/log.js';
 import type { FlowCodec } from '../../schemas/avro-codec.js';
 import type { Flow } from '../../schemas/flow-types.js';
-import { compressionType, registerKafkaCodecs, type Compression } from './codecs.js';
+import { compressionType, registerKafkaCodecs, type Compression } from '../../common/kafka-codecs.js';
 import { flowKey } from './key.js';
 
 export interface KafkaPublisherConfig {

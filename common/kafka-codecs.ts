@@ -5,7 +5,7 @@
  * KIP-57), @hpcc-js/wasm-zstd a WebAssembly build of zstd inside the package.
  */
 import kafkajs from 'kafkajs';
-import { LookbackError } from '../../common/errors.js';
+import { LookbackError } from './errors.js';
 
 export type Compression = 'none' | 'gzip' | 'lz4' | 'zstd';
 
