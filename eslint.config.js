@@ -41,6 +41,11 @@ export default tseslint.config(
     rules: restrict([...SERVICES, 'cli', 'test', 'bench'], 'bpf/ is capture only, with no policy'),
   },
   {
+    files: ['demo/**/*.ts'],
+    ignores: ['demo/**/*.test.ts'],
+    rules: restrict([...SERVICES, 'bpf', 'cli', 'test', 'bench'], 'demo/ is a scenario built on common/ and schemas/ only'),
+  },
+  {
     files: ['schemas/**/*.ts'],
     ignores: ['schemas/**/*.test.ts'],
     rules: restrict([...SERVICES, 'bpf', 'cli', 'test', 'bench', 'common/(?!errors\\.js)'], 'schemas/ is the contract and imports nothing of ours but common/errors'),
