@@ -54,6 +54,8 @@ export interface BuilderStats {
   flows: number;
   kernelLost: number;
   overflows: number;
+  /** Drop records about neither a tracked connection nor a local pod (other namespaces, loopback). */
+  dropsIgnored: number;
 }
 
 export interface LostNotice {
@@ -82,7 +84,7 @@ export class FlowBuilder {
   readonly l7: L7Tracker;
   readonly stats: BuilderStats = {
     records: { flow: 0, payload: 0, drop: 0, tcp: 0, overflow: 0, lost: 0 },
-    duplicates: 0, flows: 0, kernelLost: 0, overflows: 0,
+    duplicates: 0, flows: 0, kernelLost: 0, overflows: 0, dropsIgnored: 0,
   };
   private readonly ips = new IpBytesCache();
   private readonly uuids = new UuidV7();
@@ -275,11 +277,18 @@ export class FlowBuilder {
   }
 
   private onDrop(d: DropRecord, out: Flow[]): void {
-    const f = this.base(d.timeNs, d.proto, d.family, d.src, d.sport, d.dst, d.dport);
-    const reason = ciliumDropReason(d.reasonName);
     const hit = d.proto === 6 || d.proto === 17 || d.proto === 132 || d.proto === 1 || d.proto === 58
       ? this.conns.lookupPacket(d.proto, d.src, d.sport, d.dst, d.dport)
       : undefined;
+    // The kernel reports every drop on the machine: loopback, other containers' namespaces, the host's own
+    // sockets. Hubble sees only its endpoints' traffic, so keep a drop when it concerns a connection we track or
+    // an address of this node's pods; count the rest.
+    if (!hit && !this.deps.resolver.isLocal(d.src) && !this.deps.resolver.isLocal(d.dst)) {
+      this.stats.dropsIgnored++;
+      return;
+    }
+    const f = this.base(d.timeNs, d.proto, d.family, d.src, d.sport, d.dst, d.dport);
+    const reason = ciliumDropReason(d.reasonName);
     f.flow_type = 'L3_L4';
     f.verdict = 'DROPPED';
     f.drop_reason_desc = reason;

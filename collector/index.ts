@@ -151,6 +151,7 @@ export function createCollector(cfg: CollectorConfig, deps: CollectorDeps = {}):
         ringFlows: ring.length,
         interfaces: source.stats().interfaces,
         duplicates: builder.stats.duplicates,
+        dropsIgnored: builder.stats.dropsIgnored,
         l7: builder.l7.stats,
         records: builder.stats.records,
         pipelineErrors: pipeline.stats().errors,
