@@ -7,6 +7,11 @@ import { reportAndExit } from './exit.js';
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> }> = {
   up: { summary: 'start the local stack and every lookback service on this machine', load: () => import('./up.js') },
   migrate: { summary: 'apply ClickHouse migrations to a database', load: () => import('./migrate.js') },
+  ingest: { summary: 'consume flows from Kafka and store them in ClickHouse, with roll-ups and retention', load: () => import('./ingest.js') },
+  collector: { summary: 'capture flows on this node (eBPF), serve them live (Observer :4244) and publish them to Kafka', load: () => import('./collector.js') },
+  'query-api': { summary: "serve history: Hubble's Observer API (gRPC) and the HTTP JSON API", load: () => import('./query-api.js') },
+  observe: { summary: 'print flows from any Hubble Observer server (hubble observe flags)', load: () => import('./observe.js') },
+  deps: { summary: 'print the service dependency graph of a time window', load: () => import('./deps.js') },
 };
 
 function usage(): string {
