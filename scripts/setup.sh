@@ -54,6 +54,9 @@ fi
 step "tsc build"
 npx tsc -p tsconfig.json
 
+# --- The real hubble CLI (built from the Go module proxy; the tests use it as a client of our Observer API).
+[ -f scripts/setup-hubble.sh ] && bash scripts/setup-hubble.sh
+
 # --- Kernel programs and the libbpf addon.
 [ -f scripts/setup-bpf.sh ] && bash scripts/setup-bpf.sh
 step "done"
