@@ -6,6 +6,7 @@ import path from 'node:path';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { migrate, verifySchema, loadMigrations, LEDGER } from './migrate.js';
 import { LookbackError } from '../errors.js';
+import { retentionVars } from './retention.js';
 import { ensureStack, uniqueName } from '../../test/helpers.js';
 
 let client: ClickHouseClient;
@@ -98,9 +99,9 @@ test('an applied migration edited afterwards, and a newer ledger, are refused', 
 
 test('the real migrations apply, apply again as a no-op, and verify', async () => {
   const db = uniqueName('real');
-  const first = await migrate(client, { database: db, vars: { ttl_raw_days: 15 } });
+  const first = await migrate(client, { database: db, vars: retentionVars() });
   assert.ok(first.applied.length >= 1);
-  const again = await migrate(client, { database: db, vars: { ttl_raw_days: 15 } });
+  const again = await migrate(client, { database: db, vars: retentionVars() });
   assert.deepEqual(again.applied, []);
   await verifySchema(client, { database: db });
 });

@@ -155,7 +155,8 @@ describe('startKafka on its own data directory', () => {
       await admin.connect();
       await admin.createTopics({ topics: [{ topic, numPartitions: 2, replicationFactor: 1 }], waitForLeaders: true });
       await admin.disconnect();
-      const producer = client(broker.brokers, 'restart-1').producer({ createPartitioner: Partitioners.DefaultPartitioner });
+      // Idempotent: on a loaded machine a request can time out and be retried, which must not write twice.
+      const producer = client(broker.brokers, 'restart-1').producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1 });
       await producer.connect();
       await producer.send({ topic, acks: -1, messages: Array.from({ length: 100 }, (_, i) => ({ key: `k${i}`, value: `v${i}` })) });
       await producer.disconnect();
