@@ -1,14 +1,12 @@
-import { section, int } from '../common/config.js';
 import { clickhouseSection, createClickHouse } from '../common/clickhouse/client.js';
 import { migrate } from '../common/clickhouse/migrate.js';
+import { applyRetention, retentionSection, retentionVars } from '../common/clickhouse/retention.js';
 import { createLogger } from '../common/log.js';
 import { loadServiceConfig, parseCommandArgs, printConfigHelp } from './args.js';
 
 export const migrateSpec = {
   clickhouse: clickhouseSection,
-  retention: section({
-    rawDays: int(15, { min: 1, max: 3650, doc: 'days the raw flows table keeps rows' }),
-  }),
+  retention: retentionSection,
 };
 
 export async function run(argv: string[]): Promise<number> {
@@ -25,11 +23,13 @@ export async function run(argv: string[]): Promise<number> {
   try {
     const res = await migrate(client, {
       database: cfg.clickhouse.database,
-      vars: { ttl_raw_days: cfg.retention.rawDays },
+      vars: retentionVars(cfg.retention),
       resume: values.resume ?? false,
       log,
     });
-    process.stdout.write(`database ${cfg.clickhouse.database}: applied ${res.applied.length} migration(s)${res.applied.length ? ` (${res.applied.join(', ')})` : ''}, ${res.alreadyApplied} already applied\n`);
+    // Tables created earlier keep the TTL they were created with: bring them in line with the config.
+    const changed = await applyRetention(client, cfg.clickhouse.database, cfg.retention, log);
+    process.stdout.write(`database ${cfg.clickhouse.database}: applied ${res.applied.length} migration(s)${res.applied.length ? ` (${res.applied.join(', ')})` : ''}, ${res.alreadyApplied} already applied${changed.length ? `; retention changed on ${changed.map((c) => `${c.table} (${c.toDays} d)`).join(', ')}` : ''}\n`);
     return 0;
   } finally {
     await client.close();

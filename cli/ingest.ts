@@ -1,0 +1,56 @@
+import { createLogger } from '../common/log.js';
+import { describeError } from '../common/errors.js';
+import { createIngest } from '../ingest/index.js';
+import { ingestSpec } from '../ingest/config.js';
+import { loadServiceConfig, parseCommandArgs, printConfigHelp } from './args.js';
+import { exitCodeFor } from './exit.js';
+
+/**
+ * `lookback ingest --config FILE`: the Kafka -> ClickHouse worker. Run as many as the topic has partitions; they
+ * share them through the consumer group. SIGINT/SIGTERM stores and commits what is held, then exits 0.
+ */
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseCommandArgs(argv, {});
+  if (values.help) {
+    process.stdout.write('usage: lookback ingest [--config FILE] [--set key=value]... [--check] [--help-config]\n');
+    return 0;
+  }
+  if (values['help-config']) { printConfigHelp(ingestSpec); return 0; }
+  const cfg = loadServiceConfig(ingestSpec, values);
+  if (values.check) { process.stdout.write('config ok\n'); return 0; }
+
+  const log = createLogger('ingest');
+  let fatal: Error | undefined;
+  let wake: (() => void) | undefined;
+  const done = new Promise<void>((resolve) => { wake = resolve; });
+  const ingest = createIngest(cfg, {
+    log,
+    onFatal: (err) => {
+      fatal = err;
+      wake?.();
+    },
+  });
+  let signal: string | undefined;
+  const onSignal = (s: string): void => {
+    if (signal) return;
+    signal = s;
+    log.info('stopping', { signal: s });
+    wake?.();
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+
+  try {
+    await ingest.start();
+  } catch (err) {
+    await ingest.stop();
+    throw err;
+  }
+  await done;
+  await ingest.stop();
+  if (fatal) {
+    log.error('ingest stopped after a fatal consumer error', { error: describeError(fatal) });
+    return exitCodeFor(fatal) || 1;
+  }
+  return 0;
+}
