@@ -37,9 +37,8 @@ export function collectorConfig(cfg: UpConfig, p: UpPorts, brokers: string[], de
     ...(demo ? { enrichment: { source: 'inventory', inventoryFile: demo.inventoryFile } } : {}),
     observer: { address: '127.0.0.1', port: p.observer },
     metrics: { address: '127.0.0.1', port: p.collectorMetrics },
-    // Uncompressed on a local broker: nothing to save on loopback, and ingest's and the query API's consumers
-    // read only what kafkajs decodes without extra codecs (they do not register LZ4/ZSTD yet).
-    kafka: { brokers, topic: DEFAULT_FLOW_TOPIC, partitions: cfg.kafkaPartitions, compression: 'none' },
+    // lz4 as in production (the collector's default): every consumer registers common/kafka-codecs.ts.
+    kafka: { brokers, topic: DEFAULT_FLOW_TOPIC, partitions: cfg.kafkaPartitions, compression: 'lz4' },
   };
 }
 
@@ -50,9 +49,9 @@ export function ingestConfig(cfg: UpConfig, p: UpPorts, brokers: string[], click
     clickhouse: { url: clickhouseUrl, database: cfg.database },
     retention: cfg.retention,
     metrics: { host: '127.0.0.1', port: p.ingestMetrics },
-    // ingest stays alive for the whole shutdownTimeout after a stop (a drain timer is left running), so keep it
-    // short; what a cut-short drain did not commit is read again at the next start (inserts are deduplicated).
-    shutdownTimeout: '5s',
+    // A local stop should be quick; what a cut-short drain did not commit is read again at the next start
+    // (inserts are deduplicated).
+    shutdownTimeout: '10s',
   };
 }
 

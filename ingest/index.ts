@@ -18,7 +18,6 @@ import { createRegistryClient } from '../schemas/registry-client.js';
 import { deadLetterTopic } from '../schemas/topics.js';
 import { createBatchWriter } from './clickhouse-writer.js';
 import type { IngestConfig } from './config.js';
-import { decompressLz4Frame } from './lz4-frame.js';
 import { createIngestMetrics } from './metrics.js';
 import { createRecordEncoder, type RecordEncoder } from './record-encoder.js';
 import { IngestWorker, type WorkerStats } from './worker.js';
@@ -38,21 +37,6 @@ export interface Ingest {
   stats(): WorkerStats & { fastPath: boolean; rowsPerSecond: number; transcoded: number; resolved: number };
   /** The Prometheus endpoint, once started (when enabled). */
   readonly metricsUrl: string | undefined;
-}
-
-/**
- * Replaces the LZ4 decompression kafkajs uses in this process with lz4-frame.ts: lz4-napi's leaks the output
- * (see there). Compression, which ingest does not use, stays as registered.
- */
-function decompressLz4InJavaScript(): void {
-  type Codec = { compress(encoder: { buffer: Buffer }): Promise<Buffer>; decompress(buffer: Buffer): Promise<Buffer> };
-  const table = kafkajs.CompressionCodecs as Record<number, () => Codec>;
-  const registered = table[kafkajs.CompressionTypes.LZ4]?.();
-  const codec: Codec = {
-    compress: (encoder) => (registered ? registered.compress(encoder) : Promise.reject(new Error('no LZ4 compressor registered'))),
-    decompress: async (buffer) => decompressLz4Frame(buffer),
-  };
-  table[kafkajs.CompressionTypes.LZ4] = () => codec;
 }
 
 /**
@@ -131,7 +115,6 @@ export function createIngest(cfg: IngestConfig, deps: IngestDeps = {}): Ingest {
 
     // The collector publishes LZ4 (or zstd) batches; kafkajs ships only gzip.
     await registerKafkaCodecs();
-    decompressLz4InJavaScript();
     kafka = new kafkajs.Kafka({
       clientId: cfg.kafka.clientId,
       brokers: cfg.kafka.brokers,

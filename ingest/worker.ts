@@ -388,10 +388,13 @@ export class IngestWorker {
     this.updateBackpressure();
     for (const st of this.states.values()) this.seal(st);
     if (!this.allIdle()) {
+      // The deadline timer must not outlive the drain: it would keep the process alive after a quick stop.
+      let deadline: NodeJS.Timeout | undefined;
       await Promise.race([
         new Promise<void>((resolve) => this.idleWaiters.push(resolve)),
-        sleep(timeoutMs + 1000),
+        new Promise<void>((resolve) => { deadline = setTimeout(resolve, timeoutMs + 1000); }),
       ]);
+      clearTimeout(deadline);
     }
     for (const t of this.timers) clearInterval(t);
     this.timers = [];

@@ -22,6 +22,7 @@
  */
 import crypto from 'node:crypto';
 import kafkajs, { type Admin, type Kafka } from 'kafkajs';
+import { registerKafkaCodecs } from '../common/kafka-codecs.js';
 import { LookbackError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { createFlowCodec, type FlowCodec } from '../schemas/avro-codec.js';
@@ -55,6 +56,8 @@ function unavailable(what: string, err: unknown): LookbackError {
 }
 
 export async function createLiveTail(opts: LiveTailOptions): Promise<LiveTail> {
+  // The collector publishes lz4 by default; kafkajs only knows gzip until the codecs are registered.
+  await registerKafkaCodecs();
   const kafka: Kafka = new kafkajs.Kafka({ brokers: opts.brokers, clientId: 'lookback-query-follow', logLevel: kafkajs.logLevel.NOTHING, retry: { retries: 3 } });
   let codec: FlowCodec | undefined;
   const getCodec = async (): Promise<FlowCodec> => {
