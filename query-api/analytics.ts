@@ -52,8 +52,11 @@ const SERVER_FROM_SRC =
 const ROLLUP_DIMS =
   'source_namespace AS sns_, source_workload AS sw, destination_namespace AS dns_, destination_workload AS dw, ' +
   'destination_service_namespace AS dsns, destination_service_name AS dsn, destination_name AS dname';
+// A pod without an owner (a bare pod, like the demo's xwing) is its own workload, as the roll-ups store it.
+const RAW_SW = 'if(notEmpty(source_workload_names), source_workload_names[1], source_pod)';
+const RAW_DW = 'if(notEmpty(destination_workload_names), destination_workload_names[1], destination_pod)';
 const RAW_DIMS =
-  "source_namespace AS sns_, source_workload_names[1] AS sw, destination_namespace AS dns_, destination_workload_names[1] AS dw, " +
+  `source_namespace AS sns_, ${RAW_SW} AS sw, destination_namespace AS dns_, ${RAW_DW} AS dw, ` +
   "destination_service_namespace AS dsns, destination_service_name AS dsn, if(destination_namespace = '', destination_names[1], '') AS dname";
 const RAW_L7_DIMS =
   `toUInt8(ifNull(is_reply, false)) AS r, ${RAW_DIMS}, source_service_namespace AS ssns, source_service_name AS ssn, ` +
@@ -68,9 +71,9 @@ const ROLLUP_DST =
   "multiIf(destination_workload != '', concat('workload:', destination_namespace, '/', destination_workload), " +
   "destination_service_name != '', concat('service:', destination_service_namespace, '/', destination_service_name), " +
   "destination_name != '', concat('external:', destination_name), destination_namespace != '', concat('namespace:', destination_namespace), 'world')";
-const RAW_SRC = "if(notEmpty(source_workload_names), concat('workload:', source_namespace, '/', source_workload_names[1]), if(source_namespace != '', concat('namespace:', source_namespace), 'world'))";
+const RAW_SRC = `if(${RAW_SW} != '', concat('workload:', source_namespace, '/', ${RAW_SW}), if(source_namespace != '', concat('namespace:', source_namespace), 'world'))`;
 const RAW_DST =
-  "multiIf(notEmpty(destination_workload_names), concat('workload:', destination_namespace, '/', destination_workload_names[1]), " +
+  `multiIf(${RAW_DW} != '', concat('workload:', destination_namespace, '/', ${RAW_DW}), ` +
   "destination_service_name != '', concat('service:', destination_service_namespace, '/', destination_service_name), " +
   "destination_namespace = '' AND notEmpty(destination_names), concat('external:', destination_names[1]), destination_namespace != '', concat('namespace:', destination_namespace), 'world')";
 /** L7 roll-up tables (when the schema has them) by the flow roll-up of the same step. */

@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import kafkajs from 'kafkajs';
+import { registerKafkaCodecs } from '../common/kafka-codecs.js';
 import { createFlowCodec } from '../schemas/avro-codec.js';
 import { DEFAULT_FLOW_TOPIC } from '../schemas/topics.js';
 import { eventually, exitOf, footprint, FREE_PORTS, leftovers, lookback, startUp, type Footprint, type UpRun } from './up-harness.js';
@@ -107,6 +108,7 @@ test('the flows are in ClickHouse and on the Kafka topic (Avro)', { timeout: 60_
   const drops = Number(await clickhouse("SELECT count() FROM flows WHERE source_pod = 'xwing' AND verdict = 'DROPPED' AND drop_reason_desc = 'POLICY_DENIED' AND drop_reason_kernel = 'NETFILTER_DROP'"));
   assert.ok(drops > 0, 'the policy drops are stored with both drop reasons');
   const total = Number(await clickhouse('SELECT count() FROM flows'));
+  await registerKafkaCodecs(); // the collector publishes lz4
   const kafka = new kafkajs.Kafka({ clientId: 'up-demo-test', brokers: running().ready.kafkaBrokers, logLevel: kafkajs.logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();

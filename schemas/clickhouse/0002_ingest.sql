@@ -208,7 +208,8 @@ SELECT * FROM {{db}}.flows_ingest;
 
 -- Roll-ups: sums of the delta counters (bytes_*, packets_*), of flows (events) and drops (events with verdict
 -- DROPPED) per minute, 5 minutes and hour, by the dimensions dependency graphs and dashboards group on.
--- source_workload/destination_workload (and _kind) are the first owner (workloads[1]); destination_name is the
+-- source_workload/destination_workload (and _kind) are the first owner (workloads[1]), or for a pod without an
+-- owner the pod itself (kind Pod), so bare pods are nodes of the dependency graph; destination_name is the
 -- first DNS name of a destination outside the cluster (empty for pods); is_reply is 1 for replies, 0 otherwise
 -- (false or unknown); cluster_name is the observing node's cluster, source_cluster/destination_cluster the
 -- endpoints'. Query them with sum() and GROUP BY: rows with the same key merge only eventually.
@@ -254,9 +255,9 @@ SELECT
     cluster_name,
     node_name,
     source_namespace,
-    source_workload_names[1] AS source_workload,
+    if(notEmpty(source_workload_names), source_workload_names[1], source_pod) AS source_workload,
     destination_namespace,
-    destination_workload_names[1] AS destination_workload,
+    if(notEmpty(destination_workload_names), destination_workload_names[1], destination_pod) AS destination_workload,
     destination_service_namespace,
     destination_service_name,
     if(destination_namespace = '', destination_names[1], '') AS destination_name,
@@ -268,8 +269,8 @@ SELECT
     toUInt8(ifNull(is_reply, false)) AS is_reply,
     source_cluster,
     destination_cluster,
-    source_workload_kinds[1] AS source_workload_kind,
-    destination_workload_kinds[1] AS destination_workload_kind,
+    if(notEmpty(source_workload_kinds), source_workload_kinds[1], if(source_pod != '', 'Pod', '')) AS source_workload_kind,
+    if(notEmpty(destination_workload_kinds), destination_workload_kinds[1], if(destination_pod != '', 'Pod', '')) AS destination_workload_kind,
     sum(bytes_fwd) AS bytes_fwd, sum(packets_fwd) AS packets_fwd, sum(bytes_rev) AS bytes_rev, sum(packets_rev) AS packets_rev,
     count() AS flows,
     countIf(verdict = 'DROPPED') AS drops
