@@ -136,13 +136,15 @@ describe('lookback observe', () => {
     const text = await lookback(['deps', ...http]);
     assert.equal(text.code, 0, text.stderr);
     const lines = text.stdout.trimEnd().split('\n');
-    assert.match(lines[0]!, /^window \S+ \.\. \S+ \(flows_1m, 60 s buckets\): 9 nodes, 10 edges$/);
+    assert.match(lines[0]!, /^window \S+ \.\. \S+ \(flows_1m, 60 s buckets\): 10 nodes, 11 edges$/);
     assert.match(lines[1]!, /^SOURCE +TARGET +FLOWS +BYTES +DROPS +L7 +ERRORS +P50 +P95 +P99$/);
     assert.ok(lines.some((l) => /^workload:shop\/frontend +-> +workload:shop\/cart +2 +120B +0 +2 +50\.0% +3ms +4\.8ms +4\.96ms$/.test(l)), text.stdout);
     const json = await lookback(['deps', ...http, '-o', 'json']);
     const graph = JSON.parse(json.stdout) as { edges: Array<{ source: string; target: string; drops: number }>; nodes: unknown[] };
-    assert.equal(graph.nodes.length, 9);
-    assert.equal(graph.edges.find((e) => e.target === 'workload:default/deathstar')?.drops, 1);
+    assert.equal(graph.nodes.length, 10);
+    // xwing and tiefighter are bare pods, each a node of its own: only xwing's landing is dropped.
+    assert.equal(graph.edges.find((e) => e.source === 'workload:default/xwing' && e.target === 'workload:default/deathstar')?.drops, 1);
+    assert.equal(graph.edges.find((e) => e.source === 'workload:default/tiefighter' && e.target === 'workload:default/deathstar')?.drops, 0);
     const bad = await lookback(['deps', ...http, '--until', 'soon']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /the query API refused the request: until: "soon" is not an RFC 3339 time/);

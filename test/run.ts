@@ -13,6 +13,10 @@ import { startLocalStack } from '../common/stack/index.js';
  * (test/helpers.ts), so files can run in parallel against one stack.
  *
  * `node dist/test/run.js [substring...]` runs only the test files whose path contains one of the substrings.
+ *
+ * Files named `*.serial.test.ts` run afterwards, one at a time, with nothing else running: they watch what a
+ * killed run leaves on the machine, which another test's start-up sweep would otherwise remove under them.
+ * A last line sums up both phases.
  */
 const log = createLogger('test');
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -48,12 +52,27 @@ async function main(): Promise<number> {
     LOOKBACK_LOG: process.env['LOOKBACK_LOG'] ?? 'warn',
   };
   const concurrency = process.env['LOOKBACK_TEST_CONCURRENCY'] ?? '2';
-  const code = await new Promise<number>((resolve) => {
-    const child = spawn(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files], { env, stdio: 'inherit' });
-    child.on('exit', (c, sig) => resolve(c ?? (sig ? 1 : 0)));
-  });
+  const serial = files.filter((f) => f.endsWith('.serial.test.js'));
+  const parallel = files.filter((f) => !serial.includes(f));
+  const totals = { pass: 0, fail: 0, skipped: 0 };
+  let code = 0;
+  for (const [batch, n] of [[parallel, concurrency], [serial, '1']] as const) {
+    if (batch.length === 0) continue;
+    const tap = path.join(dataDir, `results-${n}.tap`);
+    code = Math.max(code, await new Promise<number>((resolve) => {
+      const args = ['--test', `--test-concurrency=${n}`, '--test-reporter=spec', '--test-reporter-destination=stdout', '--test-reporter=tap', `--test-reporter-destination=${tap}`, ...batch];
+      const child = spawn(process.execPath, args, { env, stdio: 'inherit' });
+      child.on('exit', (c, sig) => resolve(c ?? (sig ? 1 : 0)));
+    }));
+    const text = fs.existsSync(tap) ? fs.readFileSync(tap, 'utf8') : '';
+    for (const key of ['pass', 'fail', 'skipped'] as const) {
+      const m = new RegExp(`^# ${key} (\\d+)$`, 'm').exec(text);
+      totals[key] += m ? Number(m[1]) : 0;
+    }
+  }
   await stack.stop();
   fs.rmSync(dataDir, { recursive: true, force: true });
+  process.stdout.write(`\ntests: ${totals.pass} passed, ${totals.fail} failed, ${totals.skipped} skipped\n`);
   return code;
 }
 
