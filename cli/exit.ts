@@ -15,8 +15,10 @@ export function exitCodeFor(err: unknown): number {
 }
 
 export function reportAndExit(err: unknown): never {
-  const prefix = err instanceof LookbackError ? `lookback: ${err.code}: ` : 'lookback: error: ';
-  process.stderr.write(prefix + describeError(err) + '\n');
+  const message = describeError(err);
+  // Config errors already begin with "config:"; do not say it twice.
+  const prefix = err instanceof LookbackError ? (message.startsWith(`${err.code}:`) ? 'lookback: ' : `lookback: ${err.code}: `) : 'lookback: error: ';
+  process.stderr.write(prefix + message + '\n');
   if (process.env['LOOKBACK_DEBUG'] && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');
   process.exit(exitCodeFor(err));
 }
