@@ -10,7 +10,7 @@ import { describe, test } from 'node:test';
 import { createDecoder } from '../bpf/decode.js';
 import { emptyFlow, type Flow } from '../schemas/flow-types.js';
 import { DnsCache } from './enrich/dns-cache.js';
-import { parseIp } from './ip.js';
+import { parseIp } from '../common/ip.js';
 import { flowKey } from './publish/key.js';
 import { createReplayWriter, decodeReplayBatches, encodeRecords, readReplayFile } from './replay-format.js';
 import { createReplaySource } from './replay-source.js';

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import { createDecoder, type ProbeRecord } from '../bpf/decode.js';
 import { CONSTANTS as C, LAYOUT } from '../bpf/layout.js';
 import { LookbackError } from '../common/errors.js';
-import { parseIp } from './ip.js';
+import { parseIp } from '../common/ip.js';
 
 const MAGIC = 'LBREPLAY1\n';
 const HDR = LAYOUT.lb_rec_hdr.fields;

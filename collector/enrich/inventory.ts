@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import YAML from 'yaml';
 import { describeError, LookbackError } from '../../common/errors.js';
 import { silentLogger, type Logger } from '../../common/log.js';
-import { parseIp } from '../ip.js';
+import { parseIp } from '../../common/ip.js';
 import type { EnrichmentSink, EnrichmentSource, NamespaceInfo, NodeInfo, PodInfo, ServiceInfo } from './types.js';
 import { protocolNumber, workloadsOf, type OwnerRef } from './workloads.js';
 
