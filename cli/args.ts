@@ -28,3 +28,30 @@ export function loadServiceConfig<S extends Spec>(spec: S, values: { config?: st
 export function printConfigHelp(spec: Spec): void {
   process.stdout.write(describeSpec(spec).join('\n') + '\n');
 }
+
+/**
+ * What every service command does before its work: --help, --help-config, load and validate the config (with
+ * `extraSet` overrides from the command's own shorthand flags), --check. Returns the config, or the exit code
+ * when the command has nothing more to do.
+ */
+export function commandConfig<S extends Spec>(
+  spec: S,
+  values: { help?: boolean | undefined; 'help-config'?: boolean | undefined; check?: boolean | undefined; config?: string | undefined; set?: string[] | undefined },
+  usage: string,
+  extraSet: string[] = [],
+): ConfigOf<S> | number {
+  if (values.help) {
+    process.stdout.write(usage.endsWith('\n') ? usage : usage + '\n');
+    return 0;
+  }
+  if (values['help-config']) {
+    printConfigHelp(spec);
+    return 0;
+  }
+  const cfg = loadServiceConfig(spec, { config: values.config, set: [...(values.set ?? []), ...extraSet] });
+  if (values.check) {
+    process.stdout.write('config ok\n');
+    return 0;
+  }
+  return cfg;
+}

@@ -1,7 +1,7 @@
 import { createLogger } from '../common/log.js';
 import { collectorSpec } from '../collector/config.js';
 import { createCollector } from '../collector/index.js';
-import { loadServiceConfig, parseCommandArgs, printConfigHelp } from './args.js';
+import { commandConfig, parseCommandArgs } from './args.js';
 
 /**
  * `lookback collector --config FILE`: the per-node service. Captures with the eBPF probe (or replays recorded
@@ -15,31 +15,21 @@ export async function run(argv: string[]): Promise<number> {
     record: { type: 'string' },
     inventory: { type: 'string' },
   });
-  if (values.help) {
-    process.stdout.write([
-      'usage: lookback collector [--config FILE] [--set key=value]... [--check] [--help-config]',
-      '                          [--replay FILE] [--record FILE] [--inventory FILE]',
-      '',
-      '  --replay FILE     replay recorded probe batches instead of capturing (source.kind=replay)',
-      '  --record FILE     while capturing, also record the probe batches to FILE (source.recordFile)',
-      '  --inventory FILE  enrich from a static inventory file (enrichment.source=inventory)',
-      '',
-    ].join('\n'));
-    return 0;
-  }
-  if (values['help-config']) {
-    printConfigHelp(collectorSpec);
-    return 0;
-  }
-  const set = [...(values.set ?? [])];
+  const set: string[] = [];
   if (values.replay) set.push('source.kind=replay', `source.replayFile=${values.replay}`);
   if (values.record) set.push(`source.recordFile=${values.record}`);
   if (values.inventory) set.push('enrichment.source=inventory', `enrichment.inventoryFile=${values.inventory}`);
-  const cfg = loadServiceConfig(collectorSpec, { config: values.config, set });
-  if (values.check) {
-    process.stdout.write('config ok\n');
-    return 0;
-  }
+  const usage = [
+    'usage: lookback collector [--config FILE] [--set key=value]... [--check] [--help-config]',
+    '                          [--replay FILE] [--record FILE] [--inventory FILE]',
+    '',
+    '  --replay FILE     replay recorded probe batches instead of capturing (source.kind=replay)',
+    '  --record FILE     while capturing, also record the probe batches to FILE (source.recordFile)',
+    '  --inventory FILE  enrich from a static inventory file (enrichment.source=inventory)',
+    '',
+  ].join('\n');
+  const cfg = commandConfig(collectorSpec, values, usage, set);
+  if (typeof cfg === 'number') return cfg;
 
   const log = createLogger('collector');
   const collector = createCollector(cfg, { log });

@@ -2,7 +2,7 @@ import { createLogger } from '../common/log.js';
 import { describeError } from '../common/errors.js';
 import { createIngest } from '../ingest/index.js';
 import { ingestSpec } from '../ingest/config.js';
-import { loadServiceConfig, parseCommandArgs, printConfigHelp } from './args.js';
+import { commandConfig, parseCommandArgs } from './args.js';
 import { exitCodeFor } from './exit.js';
 
 /**
@@ -11,13 +11,8 @@ import { exitCodeFor } from './exit.js';
  */
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs(argv, {});
-  if (values.help) {
-    process.stdout.write('usage: lookback ingest [--config FILE] [--set key=value]... [--check] [--help-config]\n');
-    return 0;
-  }
-  if (values['help-config']) { printConfigHelp(ingestSpec); return 0; }
-  const cfg = loadServiceConfig(ingestSpec, values);
-  if (values.check) { process.stdout.write('config ok\n'); return 0; }
+  const cfg = commandConfig(ingestSpec, values, 'usage: lookback ingest [--config FILE] [--set key=value]... [--check] [--help-config]');
+  if (typeof cfg === 'number') return cfg;
 
   const log = createLogger('ingest');
   let fatal: Error | undefined;

@@ -2,7 +2,7 @@ import { clickhouseSection, createClickHouse } from '../common/clickhouse/client
 import { migrate } from '../common/clickhouse/migrate.js';
 import { applyRetention, retentionSection, retentionVars } from '../common/clickhouse/retention.js';
 import { createLogger } from '../common/log.js';
-import { loadServiceConfig, parseCommandArgs, printConfigHelp } from './args.js';
+import { commandConfig, parseCommandArgs } from './args.js';
 
 export const migrateSpec = {
   clickhouse: clickhouseSection,
@@ -11,13 +11,8 @@ export const migrateSpec = {
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs(argv, { resume: { type: 'boolean' } });
-  if (values.help) {
-    process.stdout.write('usage: lookback migrate [--config FILE] [--set key=value]... [--resume] [--check]\n');
-    return 0;
-  }
-  if (values['help-config']) { printConfigHelp(migrateSpec); return 0; }
-  const cfg = loadServiceConfig(migrateSpec, values);
-  if (values.check) { process.stdout.write('config ok\n'); return 0; }
+  const cfg = commandConfig(migrateSpec, values, 'usage: lookback migrate [--config FILE] [--set key=value]... [--resume] [--check]');
+  if (typeof cfg === 'number') return cfg;
   const log = createLogger('migrate');
   const client = createClickHouse(cfg.clickhouse, { database: false });
   try {

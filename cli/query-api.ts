@@ -1,7 +1,7 @@
 import { createLogger } from '../common/log.js';
 import { queryApiSpec } from '../query-api/config.js';
 import { startQueryApi } from '../query-api/index.js';
-import { loadServiceConfig, parseCommandArgs, printConfigHelp } from './args.js';
+import { commandConfig, parseCommandArgs } from './args.js';
 
 /**
  * `lookback query-api --config FILE`: Hubble's Observer API (gRPC, default 127.0.0.1:4245) and the HTTP JSON API
@@ -9,19 +9,8 @@ import { loadServiceConfig, parseCommandArgs, printConfigHelp } from './args.js'
  */
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs(argv, {});
-  if (values.help) {
-    process.stdout.write('usage: lookback query-api [--config FILE] [--set key=value]... [--check] [--help-config]\n');
-    return 0;
-  }
-  if (values['help-config']) {
-    printConfigHelp(queryApiSpec);
-    return 0;
-  }
-  const cfg = loadServiceConfig(queryApiSpec, values);
-  if (values.check) {
-    process.stdout.write('config ok\n');
-    return 0;
-  }
+  const cfg = commandConfig(queryApiSpec, values, 'usage: lookback query-api [--config FILE] [--set key=value]... [--check] [--help-config]');
+  if (typeof cfg === 'number') return cfg;
   const log = createLogger('query-api');
   const api = await startQueryApi(cfg, { log });
   process.stdout.write(`query-api: gRPC on ${cfg.grpc.enabled ? api.grpcPort : 'off'}, HTTP on ${cfg.http.enabled ? api.httpPort : 'off'}\n`);

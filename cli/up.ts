@@ -12,7 +12,7 @@ import { startLocalStack, type LocalStack } from '../common/stack/index.js';
 import { buildDir } from '../bpf/native.js';
 import { startDemo, type Demo } from '../demo/index.js';
 import { DEFAULT_FLOW_TOPIC } from '../schemas/topics.js';
-import { loadServiceConfig, parseCommandArgs, printConfigHelp } from './args.js';
+import { commandConfig, parseCommandArgs } from './args.js';
 import { collectorConfig, ingestConfig, queryApiConfig } from './up-configs.js';
 import { lockDataDir } from './up-lock.js';
 import { choosePorts, type UpPorts } from './up-ports.js';
@@ -151,15 +151,13 @@ async function stopAll(r: Running, log: Logger): Promise<void> {
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs(argv, { 'data-dir': { type: 'string' }, fresh: { type: 'boolean' }, registry: { type: 'boolean' }, demo: { type: 'boolean' } });
-  if (values.help) { process.stdout.write(USAGE); return 0; }
-  if (values['help-config']) { printConfigHelp(upSpec); return 0; }
-  const set = [...(values.set ?? [])];
+  const set: string[] = [];
   if (values['data-dir']) set.push(`dataDir=${values['data-dir']}`);
   if (values.fresh) set.push('fresh=true');
   if (values.registry) set.push('registry=true');
   if (values.demo) set.push('demo.enabled=true');
-  const cfg = loadServiceConfig(upSpec, { config: values.config, set });
-  if (values.check) { process.stdout.write('config ok\n'); return 0; }
+  const cfg = commandConfig(upSpec, values, USAGE, set);
+  if (typeof cfg === 'number') return cfg;
 
   const log = createLogger('up');
   preflight(cfg);
