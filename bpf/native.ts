@@ -79,11 +79,17 @@ export interface NativeAddon {
   closeFd(fd: number): void;
 }
 
+/** stat, not existsSync: access(2) ignores capabilities, and a process may read the checkout through
+ * CAP_DAC_READ_SEARCH alone (the unprivileged-user test does). */
+function exists(file: string): boolean {
+  return fs.statSync(file, { throwIfNoEntry: false }) !== undefined;
+}
+
 /** The repository root: the nearest ancestor of this module that holds bpf/binding.gyp. */
 export function repoRoot(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 6; i++) {
-    if (fs.existsSync(path.join(dir, 'bpf', 'binding.gyp'))) return dir;
+    if (exists(path.join(dir, 'bpf', 'binding.gyp'))) return dir;
     dir = path.dirname(dir);
   }
   throw new LookbackError('internal', 'cannot find the lookback repository root (bpf/binding.gyp) above ' + fileURLToPath(import.meta.url));
@@ -102,7 +108,7 @@ let cached: NativeAddon | undefined;
 export function loadNative(): NativeAddon {
   if (cached) return cached;
   const file = path.join(buildDir(), 'Release', 'lookback_bpf.node');
-  if (!fs.existsSync(file)) {
+  if (!exists(file)) {
     throw new LookbackError('missing_dependency', `the eBPF addon ${file} is not built: run \`bash scripts/setup-bpf.sh\` (part of \`npm run setup\`), which needs clang, libbpf-dev and bpftool`);
   }
   const require = createRequire(import.meta.url);

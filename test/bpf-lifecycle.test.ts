@@ -70,7 +70,9 @@ async function startHolder(mode: string, ifname: string): Promise<{ info: Holder
 
 /** Runs a script as the unprivileged user nobody, returns what it printed. */
 async function runAsNobody(script: string): Promise<string> {
-  const { stdout } = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--', process.execPath, '--input-type=module', '-e', script], { cwd: '/' });
+  // As `nobody`, keeping only the right to read files (CAP_DAC_READ_SEARCH): the checkout may sit in a folder only
+  // root can enter (CI clones into a private temporary folder), and reading it gives no right to load BPF.
+  const { stdout } = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all,+dac_read_search', '--ambient-caps=+dac_read_search', '--', process.execPath, '--input-type=module', '-e', script], { cwd: '/' });
   return stdout.trim();
 }
 
@@ -136,6 +138,11 @@ describe('probe lifecycle and errors (real kernel)', () => {
   test('without root the error says so', async () => {
     const index = path.join(distDir, 'bpf', 'index.js');
     const native = path.join(distDir, 'bpf', 'native.js');
+    // The addon checks the object with access(2), which ignores capabilities: hand it a copy nobody may read
+    // wherever the checkout is, so what refuses is the kernel, not a file permission.
+    const objCopy = path.join(os.tmpdir(), `lookback-nobody-${process.pid}.bpf.o`);
+    fs.copyFileSync(path.join(defaultObjectDir(), 'flow.bpf.o'), objCopy);
+    fs.chmodSync(objCopy, 0o644);
     const out = await runAsNobody(`
       const { openProbe } = await import(${JSON.stringify(index)});
       const { loadNative } = await import(${JSON.stringify(native)});
@@ -143,12 +150,13 @@ describe('probe lifecycle and errors (real kernel)', () => {
       try { openProbe({}); res.wrapper = 'opened'; } catch (e) { res.wrapper = { code: e.code, message: e.message }; }
       try {
         const N = loadNative();
-        new N.Probe({ objects: [{ role: 'flow', path: ${JSON.stringify(path.join(defaultObjectDir(), 'flow.bpf.o'))} }], btfPath: '/sys/kernel/btf/vmlinux',
+        new N.Probe({ objects: [{ role: 'flow', path: ${JSON.stringify(objCopy)} }], btfPath: '/sys/kernel/btf/vmlinux',
           ringBytes: 1 << 20, flowCapacity: 1024, config: { activeTimeoutNs: 0, sampleEvery: 1, snapLen: 0, tcpStateMask: 0, payloadPortsTcp: [], payloadPortsUdp: [], dropIgnore: [] } });
         res.kernel = 'opened';
       } catch (e) { res.kernel = { code: e.code, message: e.message }; }
       console.log(JSON.stringify(res));
     `);
+    fs.rmSync(objCopy, { force: true });
     const res = JSON.parse(out) as { wrapper: { code: string; message: string }; kernel: { code: string; message: string } };
     assert.equal(res.wrapper.code, 'permission');
     assert.match(res.wrapper.message, /needs root.*uid 65534/);
