@@ -3,8 +3,9 @@
  * served from the coarsest roll-up (flows_1h, flows_5m, flows_1m; schemas/clickhouse/0002_ingest.sql) that covers
  * the window with enough buckets, the window rounded out to that table's step, and from the raw table when no
  * roll-up fits (short windows). L7 error rates and latency percentiles come from the L7 roll-up of the same step
- * (flows_l7_1m, _5m, _1h: responses, errors and a quantiles state per edge) when the schema has it, and otherwise
- * from the raw table's L7 responses, which costs a scan of the window's rows.
+ * (flows_l7_1m, _5m, _1h: responses, errors and a quantiles state per edge; 0003_l7_rollups.sql) when it covers the
+ * window, and otherwise (short windows; a database upgraded to 0003 for windows older than the upgrade) from the
+ * raw table's L7 responses, which costs a scan of the window's rows.
  *
  * Graph nodes are workloads (`workload:ns/name`), services (`service:ns/name`), external names
  * (`external:www.disney.com`), namespaces for pods without an owner (`namespace:ns`) and `world`. An edge goes from
@@ -128,9 +129,7 @@ export function createAnalytics(client: ClickHouseClient, settings: ClickHouseSe
   const earliestRows = (): Promise<Map<string, bigint | null>> => {
     if (!earliest || Date.now() - earliest.at > 60_000) {
       const p = (async () => {
-        const existing = await client.query({ query: "SELECT name FROM system.tables WHERE database = currentDatabase() AND name LIKE 'flows_l7_%'", format: 'JSONEachRow', clickhouse_settings: settings });
-        const l7 = (await existing.json<{ name: string }>()).map((r) => r.name).filter((n) => Object.values(L7_ROLLUPS).includes(n));
-        const parts = ['flows', ...ROLLUPS.map((r) => r.table), ...l7].map((t) => `SELECT '${t}' AS t, toString(toUnixTimestamp(min(time))) AS m, count() > 0 AS any FROM ${t}`);
+        const parts = ['flows', ...ROLLUPS.map((r) => r.table), ...Object.values(L7_ROLLUPS)].map((t) => `SELECT '${t}' AS t, toString(toUnixTimestamp(min(time))) AS m, count() > 0 AS any FROM ${t}`);
         const rs = await client.query({ query: parts.join(' UNION ALL '), format: 'JSONEachRow', clickhouse_settings: settings });
         const rows = await rs.json<{ t: string; m: string; any: number | boolean }>();
         return new Map(rows.map((r) => [r.t, r.any ? BigInt(r.m) * NS : null]));
@@ -156,10 +155,9 @@ export function createAnalytics(client: ClickHouseClient, settings: ClickHouseSe
     return { table: 'flows', stepSeconds: 0, since: win.since, until: win.until };
   }
 
-  /** An L7 roll-up answers when it exists and holds data from the window's start (as chooseSource decides). */
+  /** An L7 roll-up answers when it holds data from the window's start (as chooseSource decides). */
   async function l7RollupCovers(table: string, src: Source): Promise<boolean> {
     const mins = await earliestRows();
-    if (!mins.has(table)) return false;
     const m = mins.get(table) ?? null;
     const rawMin = mins.get('flows') ?? null;
     const step = BigInt(src.stepSeconds) * NS;
@@ -196,7 +194,7 @@ export function createAnalytics(client: ClickHouseClient, settings: ClickHouseSe
            FROM ${src.table} WHERE ${range(src, p)} AND is_reply = 0${nsCond} GROUP BY ${DIM_NAMES}`;
       const flowsSql = `SELECT ${SRC_KEY} AS s, ${DST_KEY} AS d, sum(f_) AS n_flows, sum(b_) AS n_bytes, sum(p_) AS n_packets, sum(d_) AS n_drops
            FROM (${inner}) GROUP BY s, d ORDER BY n_flows DESC, s, d LIMIT ${opts.maxEdges + 1}`;
-      // L7 responses: from the L7 roll-up of the same step when the schema has one, else from the raw table.
+      // L7 responses: from the L7 roll-up of the same step when it covers the window, else from the raw table.
       const q = new ParamBag('l');
       const l7Table = raw ? undefined : L7_ROLLUPS[src.table];
       const useL7Rollup = l7Table !== undefined && (await l7RollupCovers(l7Table, src));

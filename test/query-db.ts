@@ -5,10 +5,7 @@
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import { createClickHouse } from '../common/clickhouse/client.js';
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { migrate, renderStatements } from '../common/clickhouse/migrate.js';
+import { migrate } from '../common/clickhouse/migrate.js';
 import { retentionVars } from '../common/clickhouse/retention.js';
 import { flowToRow } from '../common/flow-row.js';
 import type { Flow } from '../schemas/flow-types.js';
@@ -36,15 +33,4 @@ export async function freshDatabase(prefix = 'lookback_query'): Promise<TestData
 /** Inserts into ingest's landing table, so that the raw table, the roll-ups and the inventory all get the flows. */
 export async function insertFlows(client: ClickHouseClient, flows: readonly Flow[]): Promise<void> {
   await client.insert({ table: 'flows_ingest', values: flows.map(flowToRow), format: 'JSONEachRow' });
-}
-
-/**
- * Creates the L7 roll-ups proposed in query-api/l7-rollups.proposed.sql (not yet a migration) in a database, so
- * that tests can check the query API's use of them.
- */
-export async function applyProposedL7Rollups(client: ClickHouseClient, database: string): Promise<void> {
-  const file = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../query-api/l7-rollups.proposed.sql');
-  const template = fs.readFileSync(file, 'utf8');
-  const statements = renderStatements({ version: 3, name: 'l7_rollups', template, checksum: '' }, { db: database, ...retentionVars({ rawDays: 3650, minuteDays: 3650, fiveMinuteDays: 3650, hourDays: 3650 }) });
-  for (const query of statements) await client.command({ query });
 }

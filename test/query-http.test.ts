@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { formatUuid } from '../schemas/flow-types.js';
 import type { QueryApi } from '../query-api/index.js';
 import { OPENAPI } from '../query-api/openapi.js';
-import { applyProposedL7Rollups, freshDatabase, insertFlows, type TestDatabase } from './query-db.js';
+import { freshDatabase, insertFlows, type TestDatabase } from './query-db.js';
 import { queryFixture } from './query-fixture.js';
 import { startTestApi } from './query-helpers.js';
 
@@ -208,14 +208,13 @@ describe('HTTP and gRPC with a bearer token', () => {
   });
 });
 
-describe('dependency graph with the proposed L7 roll-ups', () => {
+describe('dependency graph with the L7 roll-ups', () => {
   let db: TestDatabase;
   let api: QueryApi;
   const t0 = (BigInt(Math.floor(Date.now() / 60_000)) * 60n - 2400n) * 1_000_000_000n;
   const iso = (offsetS: number): string => new Date(Number(t0 / 1_000_000n) + offsetS * 1000).toISOString();
   before(async () => {
     db = await freshDatabase('lookback_l7rollup');
-    await applyProposedL7Rollups(db.client, db.database);
     await insertFlows(db.client, queryFixture(t0).map((f) => f.flow));
     ({ api } = await startTestApi(db));
   });

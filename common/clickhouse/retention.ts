@@ -11,9 +11,9 @@ import { silentLogger, type Logger } from '../log.js';
  */
 export const retentionSpec = {
   rawDays: int(15, { min: 1, max: 3650, doc: 'days the raw flows table keeps rows' }),
-  minuteDays: int(7, { min: 1, max: 3650, doc: 'days the 1-minute roll-up (flows_1m) keeps rows' }),
-  fiveMinuteDays: int(90, { min: 1, max: 3650, doc: 'days the 5-minute roll-up (flows_5m) keeps rows' }),
-  hourDays: int(365, { min: 1, max: 3650, doc: 'days the 1-hour roll-up (flows_1h) and the inventory tables keep rows' }),
+  minuteDays: int(7, { min: 1, max: 3650, doc: 'days the 1-minute roll-ups (flows_1m, flows_l7_1m) keep rows' }),
+  fiveMinuteDays: int(90, { min: 1, max: 3650, doc: 'days the 5-minute roll-ups (flows_5m, flows_l7_5m) keep rows' }),
+  hourDays: int(365, { min: 1, max: 3650, doc: 'days the 1-hour roll-ups (flows_1h, flows_l7_1h) and the inventory tables keep rows' }),
 };
 export const retentionSection = section(retentionSpec, { doc: 'how long ClickHouse keeps flows and roll-ups' });
 export type RetentionConfig = ConfigOf<typeof retentionSpec>;
@@ -31,6 +31,9 @@ export const RETENTION_TABLES: ReadonlyArray<{ table: string; column: string; tt
   { table: 'flows_1m', column: 'time', ttl: (r) => r.minuteDays, key: 'minuteDays' },
   { table: 'flows_5m', column: 'time', ttl: (r) => r.fiveMinuteDays, key: 'fiveMinuteDays' },
   { table: 'flows_1h', column: 'time', ttl: (r) => r.hourDays, key: 'hourDays' },
+  { table: 'flows_l7_1m', column: 'time', ttl: (r) => r.minuteDays, key: 'minuteDays' },
+  { table: 'flows_l7_5m', column: 'time', ttl: (r) => r.fiveMinuteDays, key: 'fiveMinuteDays' },
+  { table: 'flows_l7_1h', column: 'time', ttl: (r) => r.hourDays, key: 'hourDays' },
   { table: 'inventory_namespaces', column: 'last_seen', ttl: (r) => r.hourDays, key: 'hourDays' },
   { table: 'inventory_workloads', column: 'last_seen', ttl: (r) => r.hourDays, key: 'hourDays' },
   { table: 'inventory_nodes', column: 'last_seen', ttl: (r) => r.hourDays, key: 'hourDays' },
