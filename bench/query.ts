@@ -10,15 +10,16 @@
  *   3. drops by reason over 7 days, through the HTTP API (target p50 <= 200 ms);
  * The graph's L7 figures come from the L7 roll-ups (schemas/clickhouse/0003_l7_rollups.sql).
  * The seeded database is kept in the machine cache ($LOOKBACK_CACHE/bench-query) and reused by the next run with
- * the same size, so only the first run pays for seeding. Run: `npx tsc -p tsconfig.json && node dist/bench/query.js`
+ * the same size and schema (migration checksums), so only the first run pays for seeding. Run: `npx tsc -p tsconfig.json && node dist/bench/query.js`
  * (or `npm run bench query`). QUERY_BENCH_RUNS sets the runs per query (default 40). Prints figures; asserts nothing.
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createClient, ClickHouseLogLevel, type ClickHouseClient } from '@clickhouse/client';
 import * as grpc from '@grpc/grpc-js';
-import { migrate } from '../common/clickhouse/migrate.js';
+import { loadMigrations, migrate } from '../common/clickhouse/migrate.js';
 import { retentionVars } from '../common/clickhouse/retention.js';
 import { parseConfig } from '../common/config.js';
 import { FLOW_INSERT_COLUMN_LIST, FLOW_INSERT_COLUMNS } from '../common/flow-row.js';
@@ -50,13 +51,20 @@ interface Seeded { database: string; endMs: number; flows: number }
 
 /** The bench database: reused when a previous run seeded the same size, else made now. */
 async function seed(ch: ClickHouseClient): Promise<Seeded> {
-  const database = `bench_query_${FLOWS}_${DAYS}d_${FULL_GEN ? 'full' : 'v1'}`;
+  // The name carries the migrations' checksums: a database seeded under another schema is not measured again.
+  const schema = crypto.createHash('sha256').update(loadMigrations().map((m) => m.checksum).join(',')).digest('hex').slice(0, 8);
+  const database = `bench_query_${FLOWS}_${DAYS}d_${FULL_GEN ? 'full' : 'gen'}_${schema}`;
+  // Databases of other schemas (or sizes) are dropped: each holds gigabytes.
+  const others = await (await ch.query({ query: "SELECT name FROM system.databases WHERE name LIKE 'bench\\_query\\_%' AND name != {db:String}", query_params: { db: database }, format: 'JSONEachRow' })).json<{ name: string }>();
+  for (const o of others) {
+    console.log(`seed: dropping ${o.name} (another schema or size)`);
+    await ch.command({ query: `DROP DATABASE ${o.name} SYNC` });
+  }
   const exists = await (await ch.query({ query: 'SELECT count() AS n FROM system.tables WHERE database = {db:String} AND name = \'bench_meta\'', query_params: { db: database }, format: 'JSONEachRow' })).json<{ n: number }>();
   if (Number(exists[0]?.n ?? 0) > 0) {
     const [meta] = await (await ch.query({ query: `SELECT flows, end_ms FROM ${database}.bench_meta`, format: 'JSONEachRow' })).json<{ flows: string; end_ms: string }>();
     if (meta && Number(meta.flows) === FLOWS) {
       console.log(`seed: reusing ${fmt(FLOWS)} flows in ${database} (seeded earlier)`);
-      await upgrade(ch, database);
       return { database, endMs: Number(meta.end_ms), flows: FLOWS };
     }
   }
@@ -105,35 +113,6 @@ async function seed(ch: ClickHouseClient): Promise<Seeded> {
   await ch.command({ query: `CREATE TABLE ${database}.bench_meta (flows UInt64, end_ms UInt64) ENGINE = TinyLog` });
   await ch.insert({ table: `${database}.bench_meta`, values: [{ flows: FLOWS, end_ms: endMs }], format: 'JSONEachRow' });
   return { database, endMs, flows: FLOWS };
-}
-
-/**
- * A database seeded by an older lookback: applies the newer migrations, and back-fills the L7 roll-ups (0003) from
- * the raw table when they are empty, which is what the seed would have written through the views.
- */
-async function upgrade(ch: ClickHouseClient, database: string): Promise<void> {
-  const applied = await migrate(ch, { database, vars: retentionVars({ rawDays: 3650, minuteDays: 3650, fiveMinuteDays: 3650, hourDays: 3650 }) });
-  if (applied.applied.length > 0) console.log(`seed: applied migrations ${applied.applied.join(', ')}`);
-  const [l7] = await (await ch.query({ query: `SELECT count() AS n FROM ${database}.flows_l7_1m`, format: 'JSONEachRow' })).json<{ n: string }>();
-  if (Number(l7?.n ?? 0) > 0) return;
-  const b0 = Date.now();
-  // The same SELECT as the view flows_ingest_to_flows_l7_1m, over the raw table; the other views fill 5 m and 1 h.
-  await ch.command({
-    query: `INSERT INTO ${database}.flows_l7_1m SELECT toStartOfMinute(toDateTime(time, 'UTC')) AS time, cluster_name, source_namespace,
-      if(notEmpty(source_workload_names), source_workload_names[1], source_pod) AS source_workload, source_service_namespace, source_service_name,
-      if(source_namespace = '', source_names[1], '') AS source_name, destination_namespace,
-      if(notEmpty(destination_workload_names), destination_workload_names[1], destination_pod) AS destination_workload,
-      destination_service_namespace, destination_service_name, if(destination_namespace = '', destination_names[1], '') AS destination_name,
-      toUInt8(ifNull(is_reply, false)) AS is_reply, l7_protocol, count() AS responses,
-      countIf((l7_protocol = 'http' AND http_code >= 500) OR (l7_protocol = 'dns' AND dns_rcode != 0) OR (l7_protocol = 'kafka' AND kafka_error_code != 0)) AS errors,
-      quantilesIfState(0.5, 0.95, 0.99)(l7_latency_ns, toUInt8(l7_latency_ns > 0)) AS latency
-      FROM ${database}.flows WHERE l7_type = 'RESPONSE'
-      GROUP BY time, cluster_name, source_namespace, destination_namespace, source_workload, destination_workload, destination_service_namespace,
-               destination_service_name, destination_name, source_service_namespace, source_service_name, source_name, is_reply, l7_protocol`,
-    clickhouse_settings: { max_execution_time: 3600, max_partitions_per_insert_block: '1000' },
-  });
-  for (const t of ['flows_l7_1m', 'flows_l7_5m', 'flows_l7_1h']) await ch.command({ query: `OPTIMIZE TABLE ${database}.${t} FINAL` });
-  console.log(`seed: L7 roll-ups back-filled from the raw table in ${fmt((Date.now() - b0) / 1000, 1)} s`);
 }
 
 function percentile(sorted: number[], p: number): number {
