@@ -249,10 +249,41 @@ export function createCollectorMetrics(cfg: CollectorMetricsConfig, deps: { heal
   const httpRespCache = new PairCache(httpResponses, ctxIndex, (k, _f, ctx) => { const u = unpack(k); return [u.method, u.protocol, String(u.code), u.reporter, ...ctx]; });
   const httpDurCache = new PairCache(httpDuration, ctxIndex, (k, _f, ctx) => { const u = unpack(k); return [u.method, u.reporter, ...ctx]; });
 
+  // DNS series by endpoints and (query types, rcode, answer count) as small numbers; labels made on a miss only.
+  // DNS words (query types, record types) apart from the HTTP ones: httpKey packs its word ids in 6 bits.
+  const dnsWords = new Map<string, number>();
+  const dnsWordList: string[] = [];
+  const dnsWordId = (w: string): number => {
+    let id = dnsWords.get(w);
+    if (id === undefined) {
+      id = dnsWordList.length;
+      dnsWords.set(w, id);
+      dnsWordList.push(w);
+    }
+    return id;
+  };
+  const qtypesOf = (key: number): string => dnsWordList[key] ?? '';
+  const dnsQueryCache = new PairCache(dnsQueries, ctxIndex, (q, _f, ctx) => ['', qtypesOf(q), '0', ...ctx]);
+  const dnsRespCache = new PairCache(dnsResponses, ctxIndex, (k, _f, ctx) => {
+    const ips = k % 1024;
+    const rest = Math.floor(k / 1024);
+    return [rcodeName(rest % 65536), qtypesOf(Math.floor(rest / 65536)), String(ips), ...ctx];
+  });
+  let dnsTypeCache = new Map<number, CounterSeries>();
+  /** hubble_dns_response_types_total by (record type, query types) word ids. */
+  function dnsTypeSeries(key: number): CounterSeries {
+    let s = dnsTypeCache.get(key);
+    if (s === undefined || s.removed) {
+      if (dnsTypeCache.size > 10_000) dnsTypeCache = new Map();
+      dnsTypeCache.set(key, (s = dnsTypes.child([qtypesOf(Math.floor(key / 65536)), qtypesOf(key % 65536)])));
+    }
+    return s;
+  }
+
   function flagSeriesFor(flags: number, v6: boolean): CounterSeries[] {
     const k = flags * 2 + (v6 ? 1 : 0);
     let list = flagSets[k];
-    if (list === undefined || list.some((x) => x.removed)) {
+    if (list === undefined || anyRemoved(list)) {
       const family = v6 ? 'IPv6' : 'IPv4';
       list = [];
       if (flags & 0x02) list.push(tcpFlags.child([flags & 0x10 ? 'SYN-ACK' : 'SYN', family]));
@@ -300,9 +331,18 @@ export function createCollectorMetrics(cfg: CollectorMetricsConfig, deps: { heal
     const l7 = f.l7!;
     if (l7.dns) {
       const d = l7.dns;
-      const qtypes = d.qtypes.join(',');
-      if (l7.type === 'REQUEST') {
+      // One query type is the rule: its string is the label as is, nothing is joined.
+      const qtypes = d.qtypes.length === 1 ? d.qtypes[0]! : d.qtypes.join(',');
+      const q = dnsWordId(qtypes);
+      // Cached while the numbers fit their slots in the key (always, short of a flood of odd query types).
+      const cacheable = q < 65536 && dnsWordList.length < 65536 && d.rcode >= 0 && d.rcode < 65536 && d.ips.length < 1024;
+      if (l7.type === 'REQUEST' && cacheable) {
+        dnsQueryCache.get(f, q).inc();
+      } else if (l7.type === 'REQUEST') {
         dnsQueries.child(['', qtypes, '0', ...ctxOf(f)]).inc();
+      } else if (cacheable) {
+        dnsRespCache.get(f, (q * 65536 + d.rcode) * 1024 + d.ips.length).inc();
+        for (const t of d.rrtypes) dnsTypeSeries(dnsWordId(t) * 65536 + q).inc();
       } else {
         dnsResponses.child([rcodeName(d.rcode), qtypes, String(d.ips.length), ...ctxOf(f)]).inc();
         for (const t of d.rrtypes) dnsTypes.child([t, qtypes]).inc();
@@ -354,7 +394,7 @@ export function createCollectorMetrics(cfg: CollectorMetricsConfig, deps: { heal
       expiry = setInterval(() => {
         reg.expire(Date.now() - cfg.seriesTtlMs);
         // Forget cached series of endpoints that may be gone (the caches hold their objects).
-        for (const c of [processed, dropCache, httpReqCache, httpRespCache, httpDurCache]) c.clear();
+        for (const c of [processed, dropCache, httpReqCache, httpRespCache, httpDurCache, dnsQueryCache, dnsRespCache]) c.clear();
         ctxIndex.clear();
       }, Math.max(1000, Math.min(60_000, cfg.seriesTtlMs / 4)));
       expiry.unref();
@@ -366,6 +406,11 @@ export function createCollectorMetrics(cfg: CollectorMetricsConfig, deps: { heal
       server = undefined;
     },
   };
+}
+
+function anyRemoved(list: readonly Series[]): boolean {
+  for (let i = 0; i < list.length; i++) if (list[i]!.removed) return true;
+  return false;
 }
 
 const RCODE_NAMES: Record<number, string> = { 0: 'No Error', 1: 'Format Error', 2: 'Server Failure', 3: 'Non-Existent Domain', 4: 'Not Implemented', 5: 'Query Refused' };

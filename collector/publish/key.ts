@@ -37,7 +37,15 @@ export function flowKey(f: Flow): Buffer {
   }
   const key = slab.subarray(slabAt * 8, slabAt * 8 + 8);
   slabAt++;
-  key.writeUInt32BE(lo, 0);
-  key.writeUInt32BE((Math.imul(hi ^ lo, 0x9e3779b1) ^ proto) >>> 0, 4);
+  // Big-endian by hand: Buffer#writeUInt32BE checks its arguments, which costs more than the stores.
+  const mix = Math.imul(hi ^ lo, 0x9e3779b1) ^ proto;
+  key[0] = lo >>> 24;
+  key[1] = lo >>> 16;
+  key[2] = lo >>> 8;
+  key[3] = lo;
+  key[4] = mix >>> 24;
+  key[5] = mix >>> 16;
+  key[6] = mix >>> 8;
+  key[7] = mix;
   return key;
 }

@@ -1,0 +1,232 @@
+/**
+ * The hand-written flow encoder must write exactly the bytes avsc writes (downstream consumers read the topic with
+ * their own Avro tools): many varied flows are encoded both ways and compared, and avsc decodes them back.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { LookbackError } from '../common/errors.js';
+import { sampleFlows, typicalFlow, typicalSharedFlow } from '../test/fixtures/sample-flows.js';
+import { createFlowCodec } from './avro-codec.js';
+import { avroTypeFor } from './avro-types.js';
+import { createFlowWriter, FLOW_ENCODER_FINGERPRINT, type FlowWriter } from './flow-encoder.js';
+import { loadFlowSchemas } from './flow-schema.js';
+import * as types from './flow-types.js';
+import { deepFreeze, emptyFlow, type Flow } from './flow-types.js';
+
+const schemas = loadFlowSchemas();
+const avsc = avroTypeFor(schemas.current.schema);
+
+/** A deterministic PRNG (mulberry32): the same cases on every run. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const STRINGS = [
+  '', 'a', 'node-1', 'k8s:app=frontend', 'x'.repeat(23), 'y'.repeat(24), 'z'.repeat(63), 'w'.repeat(64), 'v'.repeat(65),
+  'q'.repeat(200), 'é', 'Zürich-Straße', '日本語のポッド名', '😀 emoji', 'a😀'.repeat(30), 'ü'.repeat(40),
+  '\ud800 lone high', 'lone low \udc00', `${'n'.repeat(70)}\ud800`, '\u0000nul\u007f', 'ascii then é at 23 chars',
+];
+const LONGS = [0, 1, -1, 63, 64, -64, -65, 0x3fffffff, 0x40000000, -0x40000000, -0x40000001, 2 ** 31, -(2 ** 31), 2 ** 32, 0xaabbccddeeff, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER];
+const INTS = [0, 1, -1, 63, 64, 127, 128, 8080, 65535, 2 ** 30, -(2 ** 30) - 1, 2 ** 31 - 1, -(2 ** 31)];
+const TIMES = [0n, 1n, -1n, 1_764_140_000_123_456_789n, 2n ** 63n - 1n, -(2n ** 63n), 2n ** 53n + 1n, -(2n ** 32n)];
+
+function randomFlow(rnd: () => number): Flow {
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)] as T;
+  const maybe = <T>(v: () => T): T | null => (rnd() < 0.5 ? null : v());
+  const strs = (): string[] => Array.from({ length: Math.floor(rnd() * 4) }, () => pick(STRINGS));
+  const addr = (): Buffer => Buffer.from(Array.from({ length: rnd() < 0.7 ? 4 : 16 }, () => Math.floor(rnd() * 256)));
+  const endpoint = (): types.Endpoint => ({
+    identity: pick(INTS), cluster_name: pick(STRINGS), namespace: pick(STRINGS), pod_name: pick(STRINGS), labels: strs(),
+    workloads: Array.from({ length: Math.floor(rnd() * 3) }, () => ({ name: pick(STRINGS), kind: pick(STRINGS) })),
+  });
+  const f = emptyFlow();
+  f.time_ns = pick(TIMES);
+  f.uuid = Buffer.from(Array.from({ length: 16 }, () => Math.floor(rnd() * 256)));
+  f.emitter = { name: pick(STRINGS), version: pick(STRINGS) };
+  f.node_name = pick(STRINGS);
+  f.node_labels = strs();
+  f.cluster_name = pick(STRINGS);
+  f.flow_type = pick(types.FLOW_TYPES);
+  f.verdict = pick(types.VERDICTS);
+  f.drop_reason_desc = maybe(() => pick(Object.keys(types.DROP_REASON_CODES) as types.DropReason[]));
+  f.drop_reason_kernel = maybe(() => pick(STRINGS));
+  f.flow_event = pick(types.FLOW_EVENTS);
+  f.ethernet = maybe(() => ({ source: pick(LONGS), destination: pick(LONGS) }));
+  f.ip = maybe(() => ({ source: addr(), destination: addr(), source_xlated: maybe(addr), ip_version: pick(types.IP_VERSIONS), encrypted: rnd() < 0.5 }));
+  f.l4_protocol = pick(INTS);
+  f.source_port = pick(INTS);
+  f.destination_port = pick(INTS);
+  f.tcp_flags = pick(INTS);
+  f.icmp_type = pick(INTS);
+  f.icmp_code = pick(INTS);
+  f.source = endpoint();
+  f.destination = endpoint();
+  f.source_service = maybe(() => ({ name: pick(STRINGS), namespace: pick(STRINGS) }));
+  f.destination_service = maybe(() => ({ name: pick(STRINGS), namespace: pick(STRINGS) }));
+  f.source_names = strs();
+  f.destination_names = strs();
+  f.l7 = maybe(() => layer7(rnd, pick, strs, addr));
+  f.traffic_direction = pick(types.TRAFFIC_DIRECTIONS);
+  f.is_reply = maybe(() => rnd() < 0.5);
+  f.trace_observation_point = pick(Object.keys(types.TRACE_OBSERVATION_POINTS) as types.TraceObservationPoint[]);
+  f.trace_reason = pick(types.TRACE_REASONS);
+  f.interface = maybe(() => ({ index: pick(INTS), name: pick(STRINGS) }));
+  f.event_type = { type: pick(INTS), sub_type: pick(INTS) };
+  f.summary = pick(STRINGS);
+  f.first_seen_ns = rnd() < 0.5 ? f.time_ns : pick(TIMES);
+  f.last_seen_ns = rnd() < 0.5 ? f.time_ns : pick(TIMES);
+  f.bytes_fwd = pick(LONGS);
+  f.packets_fwd = pick(LONGS);
+  f.bytes_rev = pick(LONGS);
+  f.packets_rev = pick(LONGS);
+  f.sampling_rate = pick(INTS);
+  f.socket_cookie = maybe(() => pick(LONGS));
+  f.cgroup_id = maybe(() => pick(LONGS));
+  f.tcp_srtt_us = maybe(() => pick(INTS));
+  return f;
+}
+
+function layer7(rnd: () => number, pick: <T>(xs: readonly T[]) => T, strs: () => string[], addr: () => Buffer): types.Layer7 {
+  const l7: types.Layer7 = { type: pick(types.L7_FLOW_TYPES), latency_ns: pick([0, 812_345, 2 ** 40, Number.MAX_SAFE_INTEGER]), dns: null, http: null, kafka: null };
+  const kind = Math.floor(rnd() * 3);
+  if (kind === 0) {
+    l7.dns = {
+      query: pick(STRINGS), ips: Array.from({ length: Math.floor(rnd() * 3) }, addr), ttl: pick([0, 30, 4_294_967_295]),
+      cnames: strs(), observation_source: pick(STRINGS), rcode: pick([0, 3, 5]), qtypes: strs(), rrtypes: strs(),
+    };
+  } else if (kind === 1) {
+    l7.http = {
+      code: pick([0, 200, 404, 503]), method: pick(['GET', 'POST', '']), url: pick(STRINGS), protocol: pick(['HTTP/1.1', 'HTTP/1.0']),
+      headers: Array.from({ length: Math.floor(rnd() * 3) }, () => ({ key: pick(STRINGS), value: pick(STRINGS) })),
+    };
+  } else {
+    l7.kafka = { error_code: pick(INTS), api_version: pick(INTS), api_key: pick(['Produce', 'Fetch']), correlation_id: pick(INTS), topic: pick(STRINGS), client_id: pick(STRINGS) };
+  }
+  return l7;
+}
+
+function writer(size?: number): FlowWriter {
+  const w = createFlowWriter(schemas.current.schema, size);
+  assert.ok(w, `flow-encoder.ts encodes schema ${FLOW_ENCODER_FINGERPRINT}, not the current flow.avsc: update it (and this test) with the schema`);
+  return w;
+}
+
+function encode(w: FlowWriter, f: Flow): Buffer {
+  w.pos = 0;
+  w.writeFlow(f);
+  return Buffer.from(w.buf.subarray(0, w.pos));
+}
+
+/** Encodes with both, asserts equal bytes, and that avsc reads them back as the flow. */
+function assertSame(w: FlowWriter, f: Flow, label: string): void {
+  const expected = avsc.toBuffer(f);
+  const actual = encode(w, f);
+  assert.ok(actual.equals(expected), `${label}: ${actual.toString('hex')} != ${expected.toString('hex')}`);
+  assert.ok(avsc.isValid(avsc.fromBuffer(actual)), `${label}: decodes`);
+}
+
+describe('the hand-written flow encoder', () => {
+  it('implements the current schema', () => {
+    assert.equal(schemas.current.fingerprint.toString('hex'), FLOW_ENCODER_FINGERPRINT);
+    writer();
+  });
+
+  it('writes the bytes avsc writes for the sample flows, shared or fresh, and they decode back', () => {
+    const w = writer();
+    const flows = [...sampleFlows(), typicalFlow(7), typicalSharedFlow(8), typicalSharedFlow(9), emptyFlow()];
+    for (const [i, f] of flows.entries()) {
+      assertSame(w, f, `sample ${i}`);
+      assertSame(w, f, `sample ${i} again (remembered encodings)`);
+      assert.deepEqual(avsc.fromBuffer(encode(w, f)), avsc.fromBuffer(avsc.toBuffer(f)));
+    }
+  });
+
+  it('writes the bytes avsc writes for thousands of random flows', () => {
+    const rnd = prng(42);
+    const w = writer(64); // a tiny buffer: every flow grows it or fits exactly at some point
+    for (let i = 0; i < 3000; i++) assertSame(w, randomFlow(rnd), `random flow ${i}`);
+  });
+
+  it('remembers deep-frozen values and never a value that can still change', () => {
+    const w = writer();
+    const rnd = prng(7);
+    const frozen = deepFreeze(randomFlow(rnd));
+    for (let i = 0; i < 3; i++) assertSame(w, frozen, `frozen ${i}`);
+    // Frozen on the outside only: the labels can change between flows.
+    const f = typicalFlow(1);
+    f.source = Object.freeze({ ...f.source, labels: ['k8s:app=one'] });
+    assertSame(w, f, 'shallow frozen');
+    f.source.labels.push('k8s:app=two');
+    assertSame(w, f, 'shallow frozen, changed');
+    // The same summary string in another flow, and after the cache started over.
+    for (let i = 0; i < 5000; i++) {
+      const g = typicalFlow(i);
+      g.summary = `TCP Flags: ${i % 4097}`;
+      if (i % 997 === 0) assertSame(w, g, `summary ${i}`);
+      else encode(w, g);
+    }
+  });
+
+  it('writes defaults for undefined fields, as avsc does', () => {
+    const w = writer();
+    const f = typicalFlow(1) as unknown as Record<string, unknown>;
+    for (const k of Object.keys(f)) {
+      const g = { ...f, [k]: undefined } as unknown as Flow;
+      assertSame(w, g, `without ${k}`);
+    }
+    assertSame(w, {} as Flow, 'an empty object');
+    const nested = typicalFlow(2);
+    nested.ip = { source: nested.ip!.source } as types.IP;
+    nested.source = { identity: 5 } as types.Endpoint;
+    nested.l7 = { type: 'REQUEST', http: { code: 200 } } as types.Layer7;
+    nested.interface = { index: 3 } as types.NetworkInterface;
+    assertSame(w, nested, 'partial records');
+  });
+
+  it('throws where avsc throws, and the codec names the field', async () => {
+    const w = writer();
+    const bad: [string, unknown][] = [
+      ['time_ns', 5], ['time_ns', 2n ** 63n], ['uuid', Buffer.alloc(15)], ['node_name', 7], ['node_labels', 'x'],
+      ['verdict', 'NOPE'], ['drop_reason_desc', 'NOPE'], ['l4_protocol', 1.5], ['source_port', 2 ** 31], ['bytes_fwd', 2 ** 53],
+      ['bytes_fwd', 1n], ['is_reply', 1], ['source', null], ['ip', { source: 'not bytes' }], ['sampling_rate', '1'],
+    ];
+    for (const [field, value] of bad) {
+      const f = { ...typicalFlow(1), [field]: value } as unknown as Flow;
+      assert.throws(() => avsc.toBuffer(f), `avsc refuses ${field}`);
+      assert.throws(() => encode(w, f), `the encoder refuses ${field} = ${String(value)}`);
+    }
+    const codec = await createFlowCodec({ framing: 'single-object' });
+    assert.throws(() => codec.encodeBatch([{ ...typicalFlow(1), verdict: 'NOPE' } as unknown as Flow]), (err: unknown) => {
+      assert.ok(err instanceof LookbackError && err.code === 'invalid_argument');
+      assert.match(err.message, /verdict/);
+      return true;
+    });
+  });
+
+  it('frames batches like the avsc path: single-object and Confluent headers', async () => {
+    const flows = [...sampleFlows(), typicalSharedFlow(3)];
+    const codec = await createFlowCodec({ framing: 'single-object' });
+    const values = codec.encodeBatch(flows);
+    for (const [i, f] of flows.entries()) {
+      const v = values[i] as Buffer;
+      assert.deepEqual([...v.subarray(0, 2)], [0xc3, 0x01]);
+      assert.ok(v.subarray(2, 10).equals(schemas.current.fingerprint));
+      assert.ok(v.subarray(10).equals(avsc.toBuffer(f)), `flow ${i}`);
+      assert.ok(codec.encode(f).equals(v));
+      assert.ok(avsc.toBuffer(codec.decode(v)).equals(v.subarray(10)), `flow ${i} decodes back`);
+    }
+    const registry = { url: 'memory:', register: async () => 77, lookup: async () => ({ id: 77 }), getSchema: async () => schemas.current.text };
+    const confluent = await createFlowCodec({ framing: 'confluent', registry: registry as never });
+    for (const [i, v] of confluent.encodeBatch(flows).entries()) {
+      assert.deepEqual([...v.subarray(0, 5)], [0, 0, 0, 0, 77]);
+      assert.ok(v.subarray(5).equals(avsc.toBuffer(flows[i] as Flow)), `confluent flow ${i}`);
+    }
+  });
+});
