@@ -14,7 +14,8 @@
  *      worker's peak RSS. The machine's load average is printed with it: other work on the machine shows up.
  *   4. Bytes on disk per flow in the raw table for DISK_BENCH_FLOWS (default 10,000,000) generated flows at
  *      3,000 flows/s (about 55 minutes of one cluster), inserted straight into ClickHouse, merged.
- * Set DISK_BENCH_FLOWS=0 or INGEST_BENCH_FLOWS=0 to skip a part. Prints figures; asserts nothing about time.
+ * Set DISK_BENCH_FLOWS=0 or INGEST_BENCH_FLOWS=0 to skip a part; INGEST_BENCH_WORKER_NODE_ARGS passes node flags to
+ * the worker (`--cpu-prof --cpu-prof-dir=DIR` profiles it). Prints figures; asserts nothing about time.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -49,6 +50,8 @@ const MAX_AGE = process.env['INGEST_BENCH_MAX_AGE'] ?? '5s';
 const CONCURRENCY = Number(process.env['INGEST_BENCH_CONCURRENCY'] ?? 2);
 /** What the collector publishes by default. */
 const COMPRESSION = (process.env['INGEST_BENCH_COMPRESSION'] ?? 'lz4') as Compression;
+/** Extra node flags for the worker process, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile it. */
+const WORKER_NODE_ARGS = (process.env['INGEST_BENCH_WORKER_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
 const LONG_DAYS = { rawDays: 3650, minuteDays: 3650, fiveMinuteDays: 3650, hourDays: 3650 };
 
 const fmt = (n: number, d = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
@@ -187,7 +190,7 @@ async function endToEnd(ch: ClickHouseClient, url: string, brokers: string[], ch
   const k0 = procCpuSeconds(kafkaPid);
   const t1 = performance.now();
   const worker = spawnSupervised({
-    name: 'ingest', command: process.execPath, args: [path.join(ROOT, 'bin/lookback.js'), 'ingest', '--config', configFile],
+    name: 'ingest', command: process.execPath, args: [...WORKER_NODE_ARGS, path.join(ROOT, 'bin/lookback.js'), 'ingest', '--config', configFile],
     logFile: path.join(dir, 'worker.log'), env: { ...process.env, LOOKBACK_LOG: 'info' },
   });
   let startMs = 0;

@@ -7,6 +7,12 @@
  *   lookback.dlq.group       the consumer group that gave up on it
  * A batch's dead letters are produced (acks from all replicas) before its offsets are committed: at least once,
  * so a crash in between can produce some twice; their origin headers tell duplicates apart.
+ *
+ * A batch can hold thousands of dead letters (a producer gone wrong), more than one produce request may carry
+ * (the broker's message.max.bytes, 1 MiB by default, bounds a whole record batch): they are sent in chunks of at
+ * most DLQ_CHUNK_BYTES. A single letter the broker still refuses as too large (its value plus our headers over the
+ * limit) is sent without its value, with lookback.dlq.value-dropped saying how many bytes it had: its origin
+ * headers point at the original, still in the source topic. Without this, the batch would be retried forever.
  */
 import type { IHeaders, Producer } from 'kafkajs';
 import { LookbackError } from '../common/errors.js';
@@ -20,7 +26,45 @@ export const DLQ_HEADERS = {
   offset: 'lookback.dlq.offset',
   timestamp: 'lookback.dlq.timestamp',
   group: 'lookback.dlq.group',
+  valueDropped: 'lookback.dlq.value-dropped',
 } as const;
+
+/** The most bytes (values, keys, headers) one produce request to the dead-letter topic carries. */
+export const DLQ_CHUNK_BYTES = 256 * 1024;
+
+type Letter = { key: Buffer | null; value: Buffer | null; headers: IHeaders; timestamp: string };
+
+function letterBytes(m: Letter): number {
+  let n = 64 + (m.key?.length ?? 0) + (m.value?.length ?? 0);
+  for (const [k, v] of Object.entries(m.headers)) n += k.length + (typeof v === 'string' ? Buffer.byteLength(v) : Buffer.isBuffer(v) ? v.length : 0);
+  return n;
+}
+
+/** The letters in order, in chunks of at most `maxBytes` (a larger letter is a chunk of its own). */
+export function chunkLetters<T extends Letter>(messages: readonly T[], maxBytes = DLQ_CHUNK_BYTES): T[][] {
+  const chunks: T[][] = [];
+  let chunk: T[] = [];
+  let bytes = 0;
+  for (const m of messages) {
+    const n = letterBytes(m);
+    if (chunk.length > 0 && bytes + n > maxBytes) {
+      chunks.push(chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(m);
+    bytes += n;
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
+}
+
+const tooLarge = (err: unknown): boolean => {
+  for (let e = err as { type?: string; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (e.type === 'MESSAGE_TOO_LARGE' || e.type === 'RECORD_LIST_TOO_LARGE') return true;
+  }
+  return false;
+};
 
 export async function sendDeadLetters(producer: Producer, dlqTopic: string, origin: { topic: string; partition: number; groupId: string }, letters: readonly DeadLetter[]): Promise<void> {
   if (letters.length === 0) return;
@@ -36,9 +80,20 @@ export async function sendDeadLetters(producer: Producer, dlqTopic: string, orig
     headers[DLQ_HEADERS.group] = origin.groupId;
     return { key: d.key, value: d.value, headers, timestamp: d.timestamp };
   });
-  try {
-    await producer.send({ topic: dlqTopic, acks: -1, messages });
-  } catch (err) {
-    throw new LookbackError('unavailable', `writing ${letters.length} record(s) to the dead-letter topic ${dlqTopic} failed: ${(err as Error).message}`, { cause: err });
+  let sent = 0;
+  for (const chunk of chunkLetters(messages)) {
+    try {
+      try {
+        await producer.send({ topic: dlqTopic, acks: -1, messages: chunk });
+      } catch (err) {
+        if (!(chunk.length === 1 && tooLarge(err))) throw err;
+        const m = chunk[0]!;
+        const headers = { ...m.headers, [DLQ_HEADERS.valueDropped]: `${m.value?.length ?? 0} bytes: more than the broker accepts; the original is at the origin offset` };
+        await producer.send({ topic: dlqTopic, acks: -1, messages: [{ ...m, value: null, headers }] });
+      }
+    } catch (err) {
+      throw new LookbackError('unavailable', `writing ${letters.length} record(s) to the dead-letter topic ${dlqTopic} failed after ${sent}: ${(err as Error).message}`, { cause: err });
+    }
+    sent += chunk.length;
   }
 }

@@ -147,6 +147,46 @@ describe('ingest: records', () => {
     assert.match(text, new RegExp(`lookback_ingest_records_total\\{topic="${topic}",result="dead_letter"\\} ${poison.length}`));
   });
 
+  it('dead-letters a flood of poison (more than one produce request holds) in chunks, and a letter too large for the broker without its value', async () => {
+    const topic = uniqueName('ingest_flood');
+    const database = uniqueName('ingest_flood');
+    await createTopic(kafka, topic, 1);
+    await migratedDatabase(ch, database);
+    const single = await createFlowCodec({ framing: 'single-object' });
+    const good = recentFlows(51, 500);
+    // 3,000 undecodable records of 1,000 bytes: about 3 MB of dead letters in one batch, three times what the
+    // broker takes in one record batch (message.max.bytes, 1 MiB by default).
+    const garbage = Array.from({ length: 3000 }, (_, i) => Buffer.alloc(1000, `garbage ${i} `));
+    const values = [...encodeAll(single, good.slice(0, 250)), ...garbage, ...encodeAll(single, good.slice(250))];
+    await publish(kafka, topic, { values, partitions: 1, run: values.length });
+    // A record just under the broker's limit: its dead letter (value plus our headers) is over it.
+    const huge = Buffer.alloc(1_048_400, 'h');
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({ topic, acks: -1, messages: [{ value: huge }] });
+    await producer.disconnect();
+    const total = values.length + 1;
+
+    const ingest = createIngest(ingestConfig({ brokers, topic, groupId: topic, clickhouseUrl, database, registryUrl }, { 'batch.maxRows': 100_000 }));
+    await ingest.start();
+    try {
+      await waitFor('every record committed', async () => (await committedTotal(topic, topic)) >= total, 90_000);
+    } finally {
+      await ingest.stop();
+    }
+    assert.equal((await storedUuids(database)).size, good.length, 'every good flow is stored');
+    const letters = await readTopic(kafka, `${topic}.dlq`, garbage.length + 1, 60_000);
+    assert.equal(letters.length, garbage.length + 1);
+    const offsets = new Set(letters.map((l) => String(l.headers?.[DLQ_HEADERS.offset])));
+    assert.equal(offsets.size, garbage.length + 1, 'each poison record once');
+    const big = letters.find((l) => String(l.headers?.[DLQ_HEADERS.offset]) === String(values.length));
+    assert.ok(big, 'the huge record has a dead letter');
+    assert.equal(big.value, null, 'without its value');
+    assert.match(String(big.headers?.[DLQ_HEADERS.valueDropped]), /^1048400 bytes: more than the broker accepts/);
+    assert.equal(String(big.headers?.[DLQ_HEADERS.kind]), 'undecodable', 'under limits.maxRecordBytes (1 MiB), so read, and not a flow');
+    assert.equal(ingest.stats().deadLetters, garbage.length + 1);
+  });
+
   it('stores records of a newer writer schema (v1 plus a field) read through the registry, with their exact values', async () => {
     const topic = uniqueName('ingest_evolve');
     const database = uniqueName('ingest_evolve');
