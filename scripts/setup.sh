@@ -19,7 +19,7 @@ APT_PACKAGES=(
   build-essential pkg-config util-linux
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev
   iproute2 iputils-ping iptables nftables socat dnsutils curl
-  redis-server kcat python3 python3-venv python3-avro
+  redis-server kcat lz4 python3 python3-venv python3-avro
 )
 command -v java >/dev/null 2>&1 || APT_PACKAGES+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || APT_PACKAGES+=(maven)
