@@ -12,6 +12,7 @@
  *      one worker, `lookback ingest` in a process of its own (batch.maxAge INGEST_BENCH_MAX_AGE, default 5s):
  *      sustained rows/s, CPU per flow of the worker, of ClickHouse and of the broker (all from /proc), and the
  *      worker's peak RSS. The machine's load average is printed with it: other work on the machine shows up.
+ *      Before it, the floor under the worker: a bare kafkajs consumer reading the same records (kafkajsFloor).
  *   4. Bytes on disk per flow in the raw table for DISK_BENCH_FLOWS (default 10,000,000) generated flows at
  *      3,000 flows/s (about 55 minutes of one cluster), inserted straight into ClickHouse, merged.
  * Set DISK_BENCH_FLOWS=0 or INGEST_BENCH_FLOWS=0 to skip a part; INGEST_BENCH_WORKER_NODE_ARGS passes node flags to
@@ -171,6 +172,8 @@ async function endToEnd(ch: ClickHouseClient, url: string, brokers: string[], ch
   await producer.disconnect();
   console.log(`end to end: published ${fmt(INGEST_FLOWS)} flows (${fmt(avroBytes / INGEST_FLOWS)} B each, ${COMPRESSION} batches of 500) to 8 partitions in ${fmt((performance.now() - t0) / 1000, 1)} s`);
 
+  await kafkajsFloor(kafka, topic);
+
   const db = await freshDb(ch, 'bench_e2e');
   const config = {
     kafka: { brokers, topic, groupId: topic, sessionTimeout: '10s' },
@@ -222,6 +225,40 @@ async function endToEnd(ch: ClickHouseClient, url: string, brokers: string[], ch
   console.log(`end to end: worker CPU ${fmt((cpuAtEnd * 1e6) / INGEST_FLOWS, 2)} us/flow (${fmt(cpuAtEnd, 1)} s, node start-up included); ClickHouse ${fmt((server * 1e6) / INGEST_FLOWS, 2)} us/flow; Kafka broker ${fmt((broker * 1e6) / INGEST_FLOWS, 2)} us/flow`);
   console.log(`end to end: worker ready ${fmt(startMs)} ms after spawn (node, schema check, topics, group join), first rows stored after ${fmt(firstRowAt - t1)} ms, peak RSS ${fmt(peakRss / 2 ** 20)} MiB`);
   console.log(`end to end: stored ${fmt(Number(n))} rows, ${fmt(Number(u))} distinct uuids (expected ${fmt(INGEST_FLOWS)}); ${/fastPath=true/.test(log) ? 'transcoder on' : 'transcoder OFF'}`);
+}
+
+/**
+ * What kafkajs alone costs: a consumer in this process that reads every published record (fetch, decompression,
+ * record decoding) and does nothing with it. The floor under the worker's CPU per flow.
+ */
+async function kafkajsFloor(kafka: kafkajs.Kafka, topic: string): Promise<void> {
+  // The fetch sizes of ingest's defaults (ingest/config.ts).
+  const consumer = kafka.consumer({ groupId: `${topic}.floor`, maxBytesPerPartition: 4 << 20, maxBytes: 32 << 20 });
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  let n = 0;
+  let bytes = 0;
+  let cpu0: NodeJS.CpuUsage | undefined;
+  let t0 = 0;
+  const done = new Promise<void>((resolve) => {
+    void consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        if (!cpu0) {
+          cpu0 = process.cpuUsage();
+          t0 = performance.now();
+        }
+        for (const m of batch.messages) bytes += m.value?.length ?? 0;
+        n += batch.messages.length;
+        if (n >= INGEST_FLOWS) resolve();
+      },
+    });
+  });
+  await done;
+  const cpu = process.cpuUsage(cpu0);
+  const secs = (performance.now() - t0) / 1000;
+  await consumer.disconnect();
+  console.log(`kafkajs alone (consume, ${COMPRESSION} decompression, record decoding; nothing else): ${fmt(((cpu.user + cpu.system) / n), 2)} us CPU/flow, ${fmt(n / secs)} flows/s in this process (${fmt(bytes / n)} B each)`);
 }
 
 async function count(ch: ClickHouseClient, db: string): Promise<number> {
