@@ -6,6 +6,8 @@
  * counters into deltas, who opened it (traffic direction), its lifecycle and the L7 requests awaiting a response.
  */
 
+import type { IP } from '../schemas/flow-types.js';
+
 export type ConnState = 'open' | 'closed' | 'reset';
 
 export interface PendingL7 {
@@ -38,6 +40,9 @@ export interface Conn {
   /** first_seen_ns as an epoch bigint, kept so it is converted once (firstMonoNs is what it was made from). */
   firstMonoNs: number;
   firstSeen: bigint;
+  /** Flow.ip of the initiator's packets and of the replies: frozen, built once per connection (see flow-builder). */
+  ipOrig: IP | null;
+  ipReply: IP | null;
   /** Last TCP sequence number of a payload per direction (retransmissions are not parsed twice). */
   seqOrig: number;
   seqReply: number;
@@ -82,22 +87,31 @@ export class ConnectionTable {
     return this.byProto.get(proto)?.get(src)?.get(dst)?.get(sport * 65536 + dport);
   }
 
-  /** Finds the connection a packet belongs to; reply tells which way it went. */
-  lookupPacket(proto: number, src: string, sport: number, dst: string, dport: number): { conn: Conn; reply: boolean } | undefined {
+  /**
+   * Finds the connection a packet belongs to; `lastReply` then tells which way it went (true: from the responder).
+   * A field rather than a { conn, reply } pair: this runs for most records, and the pair would be garbage at once.
+   */
+  lookupPacket(proto: number, src: string, sport: number, dst: string, dport: number): Conn | undefined {
     const bySrc = this.byProto.get(proto);
     if (bySrc === undefined) return undefined;
     const fwd = bySrc.get(src)?.get(dst)?.get(sport * 65536 + dport);
-    if (fwd !== undefined) return { conn: fwd, reply: false };
+    if (fwd !== undefined) {
+      this.lastReply = false;
+      return fwd;
+    }
     const rev = bySrc.get(dst)?.get(src)?.get(dport * 65536 + sport);
-    if (rev !== undefined) return { conn: rev, reply: true };
-    return undefined;
+    if (rev !== undefined) this.lastReply = true;
+    return rev;
   }
+
+  /** Which way the packet of the last lookupPacket() that found a connection went. */
+  lastReply = false;
 
   create(proto: number, src: string, sport: number, dst: string, dport: number, owner: number, nowMs: number): Conn {
     const conn: Conn = {
       proto, src, sport, dst, dport, owner, localInitiator: null, bytesOrig: 0, bytesReply: 0, packetsOrig: 0,
       packetsReply: 0, state: 'open', ended: false, lastSeenMs: nowMs, srttUs: null, firstMonoNs: -1, firstSeen: 0n,
-      seqOrig: -1, seqReply: -1, nextOrig: -1, nextReply: -1, pending: null, httpNext: 0, httpDone: 0,
+      ipOrig: null, ipReply: null, seqOrig: -1, seqReply: -1, nextOrig: -1, nextReply: -1, pending: null, httpNext: 0, httpDone: 0,
     };
     let bySrc = this.byProto.get(proto);
     if (bySrc === undefined) this.byProto.set(proto, (bySrc = new Map()));

@@ -12,8 +12,8 @@
  */
 import { FLOW_EVENTS, type DropRecord, type FlowRecord, type PayloadRecord, type ProbeRecord, type TcpRecord } from '../bpf/decode.js';
 import {
-  deepFreeze, type CiliumEventType, type Endpoint, type Flow, type FlowEvent, type Layer7, type NetworkInterface,
-  type TraceReason, type TrafficDirection,
+  deepFreeze, type CiliumEventType, type Endpoint, type Flow, type FlowEvent, type IP, type Layer7,
+  type NetworkInterface, type TraceReason, type TrafficDirection,
 } from '../schemas/flow-types.js';
 import { ConnectionTable, type Conn } from './connections.js';
 import { ciliumDropCode, ciliumDropReason } from './drop-reasons.js';
@@ -78,6 +78,9 @@ const L7_ACCESS_LOG = 129;
 const EMPTY_NAMES: string[] = deepFreeze([]);
 const END = FLOW_EVENTS.endIdle | FLOW_EVENTS.endFlush;
 const TCP_FIN = 0x01;
+/** epochNs()'s scratch: a 64-bit value as its two 32-bit halves (little-endian, as every platform Node runs on). */
+const EPOCH = new BigUint64Array(1);
+const EPOCH_HALVES = new Uint32Array(EPOCH.buffer);
 
 export class FlowBuilder {
   readonly conns: ConnectionTable;
@@ -91,6 +94,9 @@ export class FlowBuilder {
   private readonly emitter: Flow['emitter'];
   private readonly nodeLabels: string[];
   private readonly bootMs: number;
+  /** bootTimeNs in 32-bit halves, for epochNs(). */
+  private readonly bootLo: number;
+  private readonly bootHi: number;
   private nowMs = 0;
   /** Kernel-loss notices since the last take (the pipeline turns them into LostEvents). */
   lost: LostNotice[] = [];
@@ -101,6 +107,9 @@ export class FlowBuilder {
     this.emitter = deepFreeze({ name: 'lookback', version: opts.emitterVersion });
     this.nodeLabels = deepFreeze([...opts.nodeLabels]);
     this.bootMs = Number(deps.bootTimeNs / 1_000_000n);
+    if (deps.bootTimeNs < 0n || deps.bootTimeNs >= 2n ** 63n) throw new Error(`bootTimeNs out of range: ${deps.bootTimeNs}`);
+    this.bootLo = Number(deps.bootTimeNs & 0xffffffffn);
+    this.bootHi = Number(deps.bootTimeNs >> 32n);
   }
 
   /** Turns one batch of records into flows, appended to `out`. */
@@ -131,8 +140,17 @@ export class FlowBuilder {
     this.l7.expire(this.conns, monoNowNs);
   }
 
+  /**
+   * Epoch ns of a CLOCK_MONOTONIC time, as Flow's bigint. Added as two 32-bit halves in number arithmetic and read
+   * back through a BigUint64Array: one BigInt allocated, where bootTimeNs + BigInt(monoNs) makes two and adds them
+   * in BigInt arithmetic. Exact for any epoch time after 1970 (monoNs is a safe integer, >= 0).
+   */
   private epochNs(monoNs: number): bigint {
-    return this.deps.bootTimeNs + BigInt(monoNs);
+    const lo = this.bootLo + (monoNs % 4294967296);
+    const carry = lo >= 4294967296 ? 1 : 0;
+    EPOCH_HALVES[0] = lo - carry * 4294967296;
+    EPOCH_HALVES[1] = this.bootHi + Math.floor(monoNs / 4294967296) + carry;
+    return EPOCH[0] as bigint;
   }
 
   private onFlow(r: FlowRecord, out: Flow[]): void {
@@ -210,7 +228,7 @@ export class FlowBuilder {
     const point = observationPoint(iface.cls, pktEgress);
     const tcpFlags = isEnd ? r.tcpFlagsOrig | r.tcpFlagsReply : r.pktFlags;
     const f = this.base(
-      r.timeNs, r.proto, r.family,
+      r.timeNs, r.proto, this.connIp(conn, reply, r.family),
       reply ? r.dst : r.src, reply ? r.dport : r.sport, reply ? r.src : r.dst, reply ? r.sport : r.dport,
     );
     f.flow_type = 'L3_L4';
@@ -242,26 +260,26 @@ export class FlowBuilder {
   }
 
   private onPayload(p: PayloadRecord, out: Flow[]): void {
-    let hit = this.conns.lookupPacket(p.proto, p.src, p.sport, p.dst, p.dport);
-    if (hit === undefined) {
+    let conn = this.conns.lookupPacket(p.proto, p.src, p.sport, p.dst, p.dport);
+    let reply = this.conns.lastReply;
+    if (conn === undefined) {
       // No flow record yet (it was lost): the receiver of a packet to an L7 server port is the responder.
       const toServer = this.l7.protocolFor(p.proto, p.dport) !== null;
-      const conn = toServer
+      conn = toServer
         ? this.conns.create(p.proto, p.src, p.sport, p.dst, p.dport, p.ifindex, this.nowMs)
         : this.conns.create(p.proto, p.dst, p.dport, p.src, p.sport, p.ifindex, this.nowMs);
-      hit = { conn, reply: !toServer };
-    } else if (hit.conn.owner !== p.ifindex) {
+      reply = !toServer;
+    } else if (conn.owner !== p.ifindex) {
       this.stats.duplicates++;
       return;
     }
-    const { conn, reply } = hit;
     const l7 = this.l7.onPayload(p, conn, reply, this.nowMs);
     if (l7 === null) return;
-    out.push(this.l7Flow(p, conn, l7));
+    out.push(this.l7Flow(p, conn, reply, l7));
   }
 
-  private l7Flow(p: PayloadRecord, conn: Conn, e: L7Event): Flow {
-    const f = this.base(p.timeNs, p.proto, p.family, p.src, p.sport, p.dst, p.dport);
+  private l7Flow(p: PayloadRecord, conn: Conn, reply: boolean, e: L7Event): Flow {
+    const f = this.base(p.timeNs, p.proto, this.connIp(conn, reply, p.family), p.src, p.sport, p.dst, p.dport);
     const layer7: Layer7 = { type: e.type, latency_ns: e.latencyNs, dns: e.dns, http: e.http, kafka: e.kafka };
     f.flow_type = 'L7';
     f.verdict = 'FORWARDED';
@@ -280,6 +298,7 @@ export class FlowBuilder {
     const hit = d.proto === 6 || d.proto === 17 || d.proto === 132 || d.proto === 1 || d.proto === 58
       ? this.conns.lookupPacket(d.proto, d.src, d.sport, d.dst, d.dport)
       : undefined;
+    const hitReply = this.conns.lastReply;
     // The kernel reports every drop on the machine: loopback, other containers' namespaces, the host's own
     // sockets. Hubble sees only its endpoints' traffic, so keep a drop when it concerns a connection we track or
     // an address of this node's pods; count the rest.
@@ -287,7 +306,7 @@ export class FlowBuilder {
       this.stats.dropsIgnored++;
       return;
     }
-    const f = this.base(d.timeNs, d.proto, d.family, d.src, d.sport, d.dst, d.dport);
+    const f = this.base(d.timeNs, d.proto, hit ? this.connIp(hit, hitReply, d.family) : this.newIp(d.src, d.dst, d.family), d.src, d.sport, d.dst, d.dport);
     const reason = ciliumDropReason(d.reasonName);
     f.flow_type = 'L3_L4';
     f.verdict = 'DROPPED';
@@ -298,25 +317,38 @@ export class FlowBuilder {
     f.icmp_code = d.icmpCode;
     // Hubble: the packet left the endpoint where it was dropped (egress) or was on its way into it (ingress).
     f.traffic_direction = this.deps.resolver.isLocal(d.dst) ? 'INGRESS' : this.deps.resolver.isLocal(d.src) ? 'EGRESS' : 'TRAFFIC_DIRECTION_UNKNOWN';
-    f.is_reply = hit ? hit.reply : d.proto === 6 && (d.tcpFlags & 0x12) === 0x02 ? false : null;
+    f.is_reply = hit ? hitReply : d.proto === 6 && (d.tcpFlags & 0x12) === 0x02 ? false : null;
     f.interface = d.netns === this.deps.hostNetns && d.ifindex > 0 ? this.deps.interfaces.get(d.ifindex).flowInterface : null;
     f.event_type = eventType(DROP, ciliumDropCode(reason));
     f.summary = l4Summary(d.proto, d.family, f.tcp_flags, d.icmpType, d.icmpCode);
     f.bytes_fwd = d.pktLen;
     f.packets_fwd = 1;
-    if (hit) f.tcp_srtt_us = hit.conn.srttUs;
+    if (hit) f.tcp_srtt_us = hit.srttUs;
     out.push(f);
     this.stats.flows++;
   }
 
   private onTcp(t: TcpRecord): void {
     if (t.srttUs <= 0) return;
-    const hit = this.conns.lookupPacket(t.proto || 6, t.src, t.sport, t.dst, t.dport);
-    if (hit) hit.conn.srttUs = t.srttUs;
+    const conn = this.conns.lookupPacket(t.proto || 6, t.src, t.sport, t.dst, t.dport);
+    if (conn) conn.srttUs = t.srttUs;
+  }
+
+  /**
+   * Flow.ip of a connection's packets one way (reply: from the responder), made once per connection and direction
+   * and shared by its flows: frozen, so no consumer can change it under another flow.
+   */
+  private connIp(conn: Conn, reply: boolean, family: 4 | 6): IP {
+    if (reply) return (conn.ipReply ??= this.newIp(conn.dst, conn.src, family));
+    return (conn.ipOrig ??= this.newIp(conn.src, conn.dst, family));
+  }
+
+  private newIp(src: string, dst: string, family: 4 | 6): IP {
+    return Object.freeze({ source: this.ips.get(src), destination: this.ips.get(dst), source_xlated: null, ip_version: family === 6 ? 'IPv6' : 'IPv4', encrypted: false });
   }
 
   /** The fields every event has, for a packet from src to dst. */
-  private base(timeNs: number, proto: number, family: 4 | 6, src: string, sport: number, dst: string, dport: number): Flow {
+  private base(timeNs: number, proto: number, ip: IP, src: string, sport: number, dst: string, dport: number): Flow {
     const r = this.deps.resolver;
     const dns = this.deps.dnsCache;
     const t = this.epochNs(timeNs);
@@ -339,7 +371,7 @@ export class FlowBuilder {
       drop_reason_kernel: null,
       flow_event: 'FLOW_EVENT_UNKNOWN',
       ethernet: null,
-      ip: { source: this.ips.get(src), destination: this.ips.get(dst), source_xlated: null, ip_version: family === 6 ? 'IPv6' : 'IPv4', encrypted: false },
+      ip,
       l4_protocol: proto,
       source_port: hasPorts ? sport : 0,
       destination_port: hasPorts ? dport : 0,

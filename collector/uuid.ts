@@ -39,15 +39,25 @@ export class UuidV7 {
       crypto.randomFillSync(this.pool);
       this.poolAt = 0;
     }
-    const b = this.slab.subarray(this.slabAt * 16, this.slabAt * 16 + 16);
+    // Written into the slab by plain stores (Buffer#writeUInt32BE and #copy check their arguments, a native copy
+    // costs more than 8 stores), then viewed: the view is the one allocation per uuid.
+    const slab = this.slab;
+    const pool = this.pool;
+    const at = this.slabAt * 16;
+    const p = this.poolAt;
     this.slabAt++;
+    this.poolAt = p + 8;
     const hi = Math.floor(t / 0x10000);
-    b.writeUInt32BE(hi >>> 0, 0);
-    b.writeUInt16BE(t & 0xffff, 4);
-    b.writeUInt16BE(0x7000 | this.counter, 6);
-    this.pool.copy(b, 8, this.poolAt, this.poolAt + 8);
-    this.poolAt += 8;
-    b[8] = (b[8]! & 0x3f) | 0x80;
-    return b;
+    slab[at] = hi >>> 24;
+    slab[at + 1] = hi >>> 16;
+    slab[at + 2] = hi >>> 8;
+    slab[at + 3] = hi;
+    slab[at + 4] = t >>> 8;
+    slab[at + 5] = t;
+    slab[at + 6] = 0x70 | (this.counter >>> 8);
+    slab[at + 7] = this.counter;
+    slab[at + 8] = (pool[p]! & 0x3f) | 0x80;
+    for (let i = 1; i < 8; i++) slab[at + 8 + i] = pool[p + i]!;
+    return slab.subarray(at, at + 16);
   }
 }

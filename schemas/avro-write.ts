@@ -35,6 +35,12 @@ export function varint32(buf: Buffer, pos: number, m: number): number {
 
 /** Avro int: a 32-bit integer (avsc refuses anything else). */
 export function int(buf: Buffer, pos: number, v: unknown): number {
+  // Most ints of a flow (protocol, flags, ICMP fields, small ports and codes) are in [0, 63]: one byte. Only such a
+  // number satisfies (v & 63) === v (a fraction or a negative number does not).
+  if (typeof v === 'number' && (v & 63) === v) {
+    buf[pos] = v << 1;
+    return pos + 1;
+  }
   if (v !== ((v as number) | 0)) throw invalid(v, 'int');
   const n = v as number;
   return varint32(buf, pos, ((n << 1) ^ (n >> 31)) >>> 0);
@@ -42,6 +48,10 @@ export function int(buf: Buffer, pos: number, v: unknown): number {
 
 /** Avro long as lookback's numbers: any safe integer (avro-types.ts's SafeLongType). */
 export function long(buf: Buffer, pos: number, v: unknown): number {
+  if (typeof v === 'number' && (v & 63) === v) {
+    buf[pos] = v << 1; // [0, 63], as in int()
+    return pos + 1;
+  }
   if (!Number.isSafeInteger(v)) throw invalid(v, 'long');
   const n = v as number;
   if (n >= -0x40000000 && n < 0x40000000) return varint32(buf, pos, n >= 0 ? n << 1 : ((~n << 1) | 1) >>> 0);
@@ -78,9 +88,13 @@ export function boolean(buf: Buffer, pos: number, v: unknown): number {
 }
 
 /** An enum by symbol (index: symbol -> position); `dflt` is written for undefined (the field's default). */
-export function enumeration(buf: Buffer, pos: number, index: Map<string, number>, v: unknown, dflt: number): number {
-  const i = v === undefined ? dflt : index.get(v as string);
+export function enumeration(buf: Buffer, pos: number, index: (symbol: string) => number | undefined, v: unknown, dflt: number): number {
+  const i = v === undefined ? dflt : index(v as string);
   if (i === undefined) throw invalid(v, 'enum');
+  if (i < 64) {
+    buf[pos] = i << 1;
+    return pos + 1;
+  }
   return varint32(buf, pos, i << 1);
 }
 
@@ -141,15 +155,25 @@ function utf8Short(buf: Buffer, pos: number, s: string): void {
   }
 }
 
+const BUFFER_PROTOTYPE: object = Buffer.prototype;
+
+/**
+ * Buffer.isBuffer (what avsc checks), with a fast path: Buffer.isBuffer is an instanceof, a walk up the prototype
+ * chain, where a Buffer's own prototype is one load.
+ */
+function isBuffer(v: unknown): v is Buffer {
+  return v !== null && typeof v === 'object' && (Object.getPrototypeOf(v) === BUFFER_PROTOTYPE || Buffer.isBuffer(v));
+}
+
 /** Avro bytes: the length, then the bytes. */
 export function bytes(buf: Buffer, pos: number, v: unknown): number {
-  if (!Buffer.isBuffer(v)) throw invalid(v, 'bytes');
+  if (!isBuffer(v)) throw invalid(v, 'bytes');
   return copy(buf, varint32(buf, pos, v.length << 1), v);
 }
 
 /** Avro fixed of 16 bytes (the uuid). */
 export function fixed16(buf: Buffer, pos: number, v: unknown): number {
-  if (!Buffer.isBuffer(v) || v.length !== 16) throw invalid(v, 'fixed');
+  if (!isBuffer(v) || v.length !== 16) throw invalid(v, 'fixed');
   return copy(buf, pos, v);
 }
 

@@ -174,6 +174,45 @@ describe('the hand-written flow encoder', () => {
     }
   });
 
+  it('copies the remembered emitter .. cluster_name run only while all four values are the same', () => {
+    const w = writer();
+    const emitter = deepFreeze({ name: 'lookback', version: '1.0.0' });
+    const labels = deepFreeze(['kubernetes.io/hostname=node-1', 'topology.kubernetes.io/zone=z1']);
+    const flow = (change: Partial<Flow> = {}): Flow => ({ ...typicalFlow(3), emitter, node_labels: labels, node_name: 'node-1', cluster_name: 'c1', ...change });
+    assertSame(w, flow(), 'first');
+    assertSame(w, flow(), 'remembered');
+    assertSame(w, flow({ node_name: 'node-2' }), 'another node name');
+    assertSame(w, flow({ cluster_name: 'c2' }), 'another cluster');
+    assertSame(w, flow({ emitter: deepFreeze({ name: 'lookback', version: '1.0.1' }) }), 'another emitter');
+    assertSame(w, flow({ node_labels: deepFreeze(['a=b']) }), 'other labels');
+    assertSame(w, flow({ node_labels: deepFreeze([]) }), 'frozen empty labels');
+    // Labels that are not frozen can change between flows: never remembered as part of the run.
+    const open = ['a=b'];
+    assertSame(w, flow({ node_labels: open }), 'open labels');
+    open.push('c=d');
+    assertSame(w, flow({ node_labels: open }), 'open labels, changed');
+    const openEmitter = { name: 'x', version: 'y' };
+    assertSame(w, flow({ emitter: openEmitter }), 'open emitter');
+    openEmitter.version = 'z';
+    assertSame(w, flow({ emitter: openEmitter }), 'open emitter, changed');
+    assertSame(w, flow(), 'back to the first');
+  });
+
+  it('writes ints, longs and enums on their one-byte fast paths and past them', () => {
+    const w = writer();
+    for (const n of [0, -0, 1, 62, 63, 64, 65, -1, -63, -64, 127, 128, 8191, 8192]) {
+      assertSame(w, { ...typicalFlow(4), tcp_flags: n, icmp_code: n, bytes_fwd: n, packets_rev: n }, `int/long ${n}`);
+    }
+    for (const point of Object.keys(types.TRACE_OBSERVATION_POINTS) as types.TraceObservationPoint[]) {
+      assertSame(w, { ...typicalFlow(5), trace_observation_point: point }, `point ${point}`);
+    }
+    for (const reason of Object.keys(types.DROP_REASON_CODES) as types.DropReason[]) {
+      assertSame(w, { ...typicalFlow(6), verdict: 'DROPPED', drop_reason_desc: reason }, `drop reason ${reason}`);
+    }
+    // Symbols built at run time (not the interned literals) are the same symbols.
+    assertSame(w, { ...typicalFlow(7), verdict: ['FORW', 'ARDED'].join('') as types.Verdict }, 'a built symbol');
+  });
+
   it('writes defaults for undefined fields, as avsc does', () => {
     const w = writer();
     const f = typicalFlow(1) as unknown as Record<string, unknown>;
@@ -196,6 +235,8 @@ describe('the hand-written flow encoder', () => {
       ['time_ns', 5], ['time_ns', 2n ** 63n], ['uuid', Buffer.alloc(15)], ['node_name', 7], ['node_labels', 'x'],
       ['verdict', 'NOPE'], ['drop_reason_desc', 'NOPE'], ['l4_protocol', 1.5], ['source_port', 2 ** 31], ['bytes_fwd', 2 ** 53],
       ['bytes_fwd', 1n], ['is_reply', 1], ['source', null], ['ip', { source: 'not bytes' }], ['sampling_rate', '1'],
+      ['tcp_flags', 1.5], ['tcp_flags', '3'], ['tcp_flags', 3n], ['packets_fwd', '3'], ['packets_fwd', 0.5], ['uuid', new Uint8Array(16)],
+      ['ip', { source: new Uint8Array(4), destination: Buffer.alloc(4) }], ['flow_event', 'new'],
     ];
     for (const [field, value] of bad) {
       const f = { ...typicalFlow(1), [field]: value } as unknown as Flow;

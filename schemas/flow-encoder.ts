@@ -21,8 +21,8 @@ import type { Flow } from './flow-types.js';
 /** CRC-64-AVRO of flow.v1.avsc, the schema this file encodes. */
 export const FLOW_ENCODER_FINGERPRINT = 'fb5d86986d56923f';
 
-/** Enum symbol -> index, per enum of the schema. */
-type EnumIndex = Map<string, number>;
+/** Enum symbol -> index, per enum of the schema (see enumIndex()). */
+type EnumIndex = (symbol: string) => number | undefined;
 interface Enums {
   flowType: EnumIndex;
   verdict: EnumIndex;
@@ -42,6 +42,9 @@ type Loose = any;
 /** How many distinct strings the summary cache keeps (it starts over when full). */
 const STRING_CACHE_SIZE = 4096;
 
+/** The encoding of the fields emitter .. cluster_name for these values. */
+interface NodeRun { emitter: object; labels: object; name: string; cluster: string; bytes: Uint8Array }
+
 export class FlowWriter {
   buf: Buffer;
   pos = 0;
@@ -49,6 +52,8 @@ export class FlowWriter {
   readonly remembered = new WeakMap<object, Uint8Array | null>();
   /** Encodings of repeated strings (L3/L4 summaries), by value. */
   readonly strings = new Map<string, Uint8Array>();
+  /** See nodeBlock(). */
+  node: NodeRun | null = null;
 
   constructor(readonly enums: Enums, initialSize = 64 * 1024) {
     this.buf = Buffer.allocUnsafe(initialSize);
@@ -86,12 +91,34 @@ export class FlowWriter {
 /** A writer for flows of `schema` (parsed flow.avsc), or undefined when it is not the schema this file encodes. */
 export function createFlowWriter(schema: unknown, initialSize?: number): FlowWriter | undefined {
   if (schemaFingerprint(schema).toString('hex') !== FLOW_ENCODER_FINGERPRINT) return undefined;
-  const e = (name: string): EnumIndex => new Map(enumSymbols(schema, name).map((s, i) => [s, i]));
+  const e = (name: string): EnumIndex => enumIndex(enumSymbols(schema, name));
   return new FlowWriter({
     flowType: e('FlowType'), verdict: e('Verdict'), dropReason: e('DropReason'), flowEvent: e('FlowEvent'),
     ipVersion: e('IPVersion'), l7Type: e('L7FlowType'), direction: e('TrafficDirection'),
     point: e('TraceObservationPoint'), traceReason: e('TraceReason'),
   }, initialSize);
+}
+
+/**
+ * Symbol -> index for one enum. Flows carry the symbols as string literals, which V8 interns: two interned strings
+ * are equal only when they are the same pointer. The schema's symbols come from JSON.parse, which does not intern
+ * them, so each comparison with them would compare characters; used as property keys they are interned (and
+ * Object.keys returns those). Then for the small enums a scan of pointer comparisons costs less than hashing into a
+ * Map; the one large enum (DropReason, rare) keeps a Map.
+ */
+function enumIndex(symbols: readonly string[]): EnumIndex {
+  const keys: Record<string, number> = Object.create(null) as Record<string, number>;
+  for (const s of symbols) keys[s] = 0;
+  const interned = Object.keys(keys);
+  if (interned.length !== symbols.length || interned.some((s, i) => s !== symbols[i])) throw new Error('enum symbols out of order');
+  if (interned.length > 16) {
+    const map = new Map(interned.map((s, i) => [s, i]));
+    return (v) => map.get(v);
+  }
+  return (v) => {
+    for (let i = 0; i < interned.length; i++) if (interned[i] === v) return i;
+    return undefined;
+  };
 }
 
 /** The symbols of the enum named `name` anywhere in the schema. */
@@ -163,18 +190,35 @@ function strings(w: FlowWriter, buf: Buffer, pos: number, v: Loose): number {
 // ---- records -----------------------------------------------------------------------------------------------------
 // ["null", X] unions are written inline: byte 0 for null (and for undefined, the default), else some() and X.
 
+/*
+ * The record is written by a few functions of about ten fields each rather than one: V8 inlines small callees
+ * (int, enumeration, some, ...) only up to a budget per optimized function, which one 43-field function exhausts
+ * early, leaving most of its field writes as calls.
+ */
 function flowRecord(w: FlowWriter, buf: Buffer, pos: number, f: Loose): number {
-  const en = w.enums;
   let v: Loose;
   const time = f.time_ns === undefined ? 0n : f.time_ns;
   const timeAt = pos;
   pos = timestamp(buf, pos, time);
   const timeEnd = pos;
   pos = (v = f.uuid) === undefined ? zeros(buf, pos, 16) : fixed16(buf, pos, v);
-  pos = (v = f.emitter) === undefined ? zeros(buf, pos, 2) : shared(w, buf, pos, v, emitter);
-  pos = string(buf, pos, (v = f.node_name) === undefined ? '' : v);
-  pos = strings(w, buf, pos, f.node_labels);
-  pos = string(buf, pos, (v = f.cluster_name) === undefined ? '' : v);
+  pos = nodeBlock(w, buf, pos, f);
+  pos = packetFields(w, buf, pos, f);
+  pos = peerFields(w, buf, pos, f);
+  const l7 = f.l7;
+  if (l7 == null) buf[pos++] = 0;
+  else pos = layer7(w, buf, some(buf, pos), l7);
+  pos = traceFields(w, buf, pos, f, l7 == null);
+  // first_seen and last_seen are often the event's own time: copy its bytes.
+  pos = (v = f.first_seen_ns === undefined ? 0n : f.first_seen_ns) === time ? copyWithin(buf, pos, timeAt, timeEnd) : timestamp(buf, pos, v);
+  pos = (v = f.last_seen_ns === undefined ? 0n : f.last_seen_ns) === time ? copyWithin(buf, pos, timeAt, timeEnd) : timestamp(buf, pos, v);
+  return counterFields(buf, pos, f);
+}
+
+/** flow_type .. icmp_code. */
+function packetFields(w: FlowWriter, buf: Buffer, pos: number, f: Loose): number {
+  const en = w.enums;
+  let v: Loose;
   pos = enumeration(buf, pos, en.flowType, f.flow_type, 0);
   pos = enumeration(buf, pos, en.verdict, f.verdict, 0);
   if ((v = f.drop_reason_desc) == null) buf[pos++] = 0;
@@ -191,18 +235,13 @@ function flowRecord(w: FlowWriter, buf: Buffer, pos: number, f: Loose): number {
   pos = int(buf, pos, (v = f.destination_port) === undefined ? 0 : v);
   pos = int(buf, pos, (v = f.tcp_flags) === undefined ? 0 : v);
   pos = int(buf, pos, (v = f.icmp_type) === undefined ? 0 : v);
-  pos = int(buf, pos, (v = f.icmp_code) === undefined ? 0 : v);
-  pos = (v = f.source) === undefined ? zeros(buf, pos, 6) : shared(w, buf, pos, v, endpoint);
-  pos = (v = f.destination) === undefined ? zeros(buf, pos, 6) : shared(w, buf, pos, v, endpoint);
-  if ((v = f.source_service) == null) buf[pos++] = 0;
-  else pos = shared(w, buf, some(buf, pos), v, service);
-  if ((v = f.destination_service) == null) buf[pos++] = 0;
-  else pos = shared(w, buf, some(buf, pos), v, service);
-  pos = strings(w, buf, pos, f.source_names);
-  pos = strings(w, buf, pos, f.destination_names);
-  const l7 = f.l7;
-  if (l7 == null) buf[pos++] = 0;
-  else pos = layer7(w, buf, some(buf, pos), l7);
+  return int(buf, pos, (v = f.icmp_code) === undefined ? 0 : v);
+}
+
+/** traffic_direction .. summary. */
+function traceFields(w: FlowWriter, buf: Buffer, pos: number, f: Loose, noL7: boolean): number {
+  const en = w.enums;
+  let v: Loose;
   pos = enumeration(buf, pos, en.direction, f.traffic_direction, 0);
   if ((v = f.is_reply) == null) buf[pos++] = 0;
   else pos = boolean(buf, some(buf, pos), v);
@@ -213,10 +252,12 @@ function flowRecord(w: FlowWriter, buf: Buffer, pos: number, f: Loose): number {
   pos = (v = f.event_type) === undefined ? zeros(buf, pos, 2) : ciliumEventType(buf, pos, v);
   // L3/L4 summaries come from small tables; L7 ones are new text every time, not worth remembering.
   v = f.summary === undefined ? '' : f.summary;
-  pos = l7 == null ? repeatedString(w, buf, pos, v) : string(buf, pos, v);
-  // first_seen and last_seen are often the event's own time: copy its bytes.
-  pos = (v = f.first_seen_ns === undefined ? 0n : f.first_seen_ns) === time ? copyWithin(buf, pos, timeAt, timeEnd) : timestamp(buf, pos, v);
-  pos = (v = f.last_seen_ns === undefined ? 0n : f.last_seen_ns) === time ? copyWithin(buf, pos, timeAt, timeEnd) : timestamp(buf, pos, v);
+  return noL7 ? repeatedString(w, buf, pos, v) : string(buf, pos, v);
+}
+
+/** bytes_fwd .. tcp_srtt_us. */
+function counterFields(buf: Buffer, pos: number, f: Loose): number {
+  let v: Loose;
   pos = long(buf, pos, (v = f.bytes_fwd) === undefined ? 0 : v);
   pos = long(buf, pos, (v = f.packets_fwd) === undefined ? 0 : v);
   pos = long(buf, pos, (v = f.bytes_rev) === undefined ? 0 : v);
@@ -229,6 +270,54 @@ function flowRecord(w: FlowWriter, buf: Buffer, pos: number, f: Loose): number {
   if ((v = f.tcp_srtt_us) == null) buf[pos++] = 0;
   else pos = int(buf, some(buf, pos), v);
   return pos;
+}
+
+// ---- runs of fields that repeat together ------------------------------------------------------------------------
+// emitter, node_name, node_labels, cluster_name are the same in every flow of a collector. When the emitter and the
+// labels are deep-frozen, the run's bytes are a function of the four values: they are remembered and copied after
+// four comparisons, instead of a lookup per field. (The same for source .. destination_names, remembered per source
+// endpoint and peer, was tried and measured slower on the bench: a connection's first flow each way misses, and a
+// miss copies ~800 bytes into a new entry.)
+
+/** The run emitter .. cluster_name, from the writer's one remembered run when the values are the same. */
+function nodeBlock(w: FlowWriter, buf: Buffer, pos: number, f: Loose): number {
+  const e = f.emitter, name = f.node_name, labels = f.node_labels, cluster = f.cluster_name;
+  const known = w.node;
+  if (known !== null && e === known.emitter && labels === known.labels && name === known.name && cluster === known.cluster) {
+    return copy(buf, pos, known.bytes);
+  }
+  const start = pos;
+  pos = e === undefined ? zeros(buf, pos, 2) : shared(w, buf, pos, e, emitter);
+  pos = string(buf, pos, name === undefined ? '' : name);
+  pos = strings(w, buf, pos, labels);
+  pos = string(buf, pos, cluster === undefined ? '' : cluster);
+  if (pos <= buf.length && typeof name === 'string' && typeof cluster === 'string' && isRemembered(w, e) && isRemembered(w, labels)) {
+    w.node = { emitter: e, labels, name, cluster, bytes: new Uint8Array(buf.subarray(start, pos)) };
+  }
+  return pos;
+}
+
+/** source .. destination_names: each endpoint, service and name list is shared, its encoding remembered. */
+function peerFields(w: FlowWriter, buf: Buffer, pos: number, f: Loose): number {
+  let v: Loose;
+  pos = (v = f.source) === undefined ? zeros(buf, pos, 6) : shared(w, buf, pos, v, endpoint);
+  pos = (v = f.destination) === undefined ? zeros(buf, pos, 6) : shared(w, buf, pos, v, endpoint);
+  if ((v = f.source_service) == null) buf[pos++] = 0;
+  else pos = shared(w, buf, some(buf, pos), v, service);
+  if ((v = f.destination_service) == null) buf[pos++] = 0;
+  else pos = shared(w, buf, some(buf, pos), v, service);
+  pos = strings(w, buf, pos, f.source_names);
+  return strings(w, buf, pos, f.destination_names);
+}
+
+/**
+ * Whether the encoding of `v` can never change: a deep-frozen object (or array) the writer has encoded and
+ * remembered, or a frozen empty array (strings() writes those without remembering them).
+ */
+function isRemembered(w: FlowWriter, v: unknown): boolean {
+  if (v === null || typeof v !== 'object') return false;
+  if ((w.remembered.get(v) ?? null) !== null) return true;
+  return Array.isArray(v) && v.length === 0 && Object.isFrozen(v);
 }
 
 /** The branch byte of a non-null ["null", X] value (zigzag 1); returns where X goes. */
