@@ -24,8 +24,15 @@ export async function consumeFlows(brokers: string[], topic: string, count: numb
   await consumer.subscribe({ topic, fromBeginning: true });
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(resolve, timeoutMs);
+    // A record is known by partition and offset: a consumer-group rebalance (a missed heartbeat on a loaded
+    // machine) hands uncommitted records out again, which is not a second record. A producer duplicate has an
+    // offset of its own and is still counted.
+    const seen = new Set<string>();
     consumer.run({
       eachMessage: async ({ message, partition }) => {
+        const id = `${partition}:${message.offset}`;
+        if (seen.has(id)) return;
+        seen.add(id);
         out.push({ flow: codec.decode(message.value!), key: message.key!.toString('hex'), partition });
         if (out.length === count) {
           clearTimeout(timer);
