@@ -43,7 +43,8 @@ export interface ProbeConfig {
   closedIdleTimeoutMs: number;
   /** How often the sweep runs; 0 = only when sweep() is called. */
   sweepIntervalMs: number;
-  /** Wait this long after a wakeup so one batch carries many records. */
+  /** Wait this long after a wakeup so one batch carries many records. Flow and payload records, which the kernel
+   *  queues without a wakeup, are collected this often (every 1 ms when 0). */
   coalesceMs: number;
   /** Size of the one reused batch buffer handed to onBatch. */
   batchBytes: number;

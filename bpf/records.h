@@ -158,9 +158,18 @@ struct lb_flow_key {
 };
 
 /*
- * Per direction of a flow, on its own cache line: the two directions of a busy connection are often updated by
- * two CPUs at once (data one way, ACKs the other); with both in one line every atomic add would pull the line
- * over from the other CPU. 64 bytes apart = never the same 64-byte line. Costs 128 bytes per flow.
+ * The flow table's value. Every packet reads the header and writes one direction; the layout keeps that to as few
+ * cache lines as possible and keeps the two directions apart.
+ *
+ * Per direction on its own cache line: the two directions of a busy connection are often updated by two CPUs at
+ * once (data one way, ACKs the other); with both in one line every atomic add would pull the line over from the
+ * other CPU. 64 bytes apart = never the same 64-byte line.
+ *
+ * Sizes: the kernel stores an LRU hash entry as a 48-byte header, the key rounded up to 8 (48) and the value, in
+ * one preallocated array. With a 160-byte value an entry is 256 bytes, so entries start on cache-line boundaries:
+ * the 32-byte header below shares the key's second line, and each direction fills a line of its own (3 lines per
+ * packet; the earlier 192-byte value made 288-byte entries, every second one straddling an extra line). Only a
+ * matter of speed: nothing depends on it for correctness.
  */
 struct lb_flow_dir {
 	__u64 bytes;
@@ -172,13 +181,14 @@ struct lb_flow_dir {
 struct lb_flow_val {
 	/* Read by every packet, written rarely. */
 	__u64 first_ns;
-	__u64 export_ns;   /* last active-timeout export */
+	__u64 export_due_ns; /* next active-timeout export: last one (or first packet) + timeout; ~0 = never */
 	__u32 tcp_flags;   /* direction 0 in bits 0-7, direction 1 in bits 8-15 (one word for atomic OR) */
 	__u8 init_is_hi;   /* 1 when the initiator is the key's hi endpoint */
 	__u8 orig_egress;  /* initiator -> responder packets pass this interface at egress */
 	__u8 icmp_type;    /* of the first packet */
 	__u8 icmp_code;
-	__u64 _pad[5];
+	__u8 want_payload; /* payload records wanted (TCP/UDP on a chosen port): decided once, when the flow is made */
+	__u8 _pad[7];
 	struct lb_flow_dir dir[2]; /* [0] initiator -> responder, [1] reply */
 };
 

@@ -2,6 +2,11 @@
 // coalesceMs for more, then copy every record back to back into ONE Buffer that JavaScript handed us at start
 // (reused for every batch) and call the batch callback once per filled buffer. No JS call per record, no
 // allocation per batch. All of this runs on the main thread, so no locking is needed.
+//
+// The flow program (the per-packet one) submits its records without waking us (BPF_RB_NO_WAKEUP): a ring buffer
+// wakeup is an interrupt and a task wakeup run inside the BPF program, several microseconds on a VM, charged to
+// whichever packet happened to be first after a drain. A tick every coalesceMs collects those records instead,
+// so they wait no longer than they used to wait for the coalescing window. The other programs still wake us.
 #include <napi.h>
 #include <uv.h>
 
@@ -83,6 +88,7 @@ struct Reader {
   ring_buffer* rb = nullptr;
   uv_poll_t poll{};
   uv_timer_t timer{};
+  uv_timer_t tick{};  // collects records submitted without a wakeup
   int openHandles = 0;
   uint8_t* buf = nullptr;
   size_t cap = 0;
@@ -128,6 +134,14 @@ void onTimer(uv_timer_t* t) {
   Reader* r = static_cast<Reader*>(t->data);
   r->drain();
   uv_poll_start(&r->poll, UV_READABLE, onPoll);
+}
+
+// Every coalescing window: take what the flow program queued without waking us, unless a wakeup already
+// started a window (its timer drains everything).
+void onTick(uv_timer_t* t) {
+  Reader* r = static_cast<Reader*>(t->data);
+  if (uv_is_active(reinterpret_cast<uv_handle_t*>(&r->timer)) || !r->rb) return;
+  if (ring_buffer__consume(r->rb) > 0 || r->count > 0) r->drain();
 }
 
 void onHandleClosed(uv_handle_t* h) {
@@ -327,10 +341,15 @@ class Probe : public Napi::ObjectWrap<Probe> {
     napi_get_uv_event_loop(env, &loop);
     uv_poll_init(loop, &r->poll, core_->ringFd());
     uv_timer_init(loop, &r->timer);
+    uv_timer_init(loop, &r->tick);
     r->poll.data = r;
     r->timer.data = r;
-    r->openHandles = 2;
+    r->tick.data = r;
+    r->openHandles = 3;
     uv_poll_start(&r->poll, UV_READABLE, onPoll);
+    const uint64_t every = r->coalesceMs > 0 ? r->coalesceMs : 1;
+    uv_timer_start(&r->tick, onTick, every, every);
+    uv_unref(reinterpret_cast<uv_handle_t*>(&r->tick));  // the poll handle decides whether the loop stays alive
     reader_ = r;
     return env.Undefined();
   }
@@ -571,6 +590,7 @@ class Probe : public Napi::ObjectWrap<Probe> {
     }
     uv_poll_stop(&r->poll);
     uv_timer_stop(&r->timer);
+    uv_timer_stop(&r->tick);
     if (r->rb) ring_buffer__free(r->rb);
     r->rb = nullptr;
     r->core = nullptr;
@@ -579,6 +599,7 @@ class Probe : public Napi::ObjectWrap<Probe> {
     r->asyncContext.reset();
     uv_close(reinterpret_cast<uv_handle_t*>(&r->poll), onHandleClosed);
     uv_close(reinterpret_cast<uv_handle_t*>(&r->timer), onHandleClosed);
+    uv_close(reinterpret_cast<uv_handle_t*>(&r->tick), onHandleClosed);
     reader_ = nullptr;
   }
 

@@ -89,6 +89,20 @@ uint64_t monotonicNs() {
                                    lastLines(log, 12));
 }
 
+// Whether the kernel's BTF lists bpf_cast_to_kern_ctx (a kfunc lb_tc calls). Parsing the BTF takes ~15 ms:
+// remember the answer per path (probes are opened on the main thread only).
+bool kernelHasCastToKernCtx(const std::string& btfPath) {
+  static std::string checkedPath;
+  static bool found = false;
+  if (checkedPath != btfPath) {
+    btf* b = btf__parse(btfPath.c_str(), nullptr);
+    found = b && btf__find_by_name_kind(b, "bpf_cast_to_kern_ctx", BTF_KIND_FUNC) > 0;
+    if (b) btf__free(b);
+    checkedPath = btfPath;
+  }
+  return found;
+}
+
 int infoOf(int fd, bpf_prog_info* info) {
   __u32 len = sizeof(*info);
   memset(info, 0, sizeof(*info));
@@ -156,6 +170,13 @@ void ProbeCore::loadObject(const ObjectSpec& spec, const ProbeOptions& opts) {
     }
   }
   if (bpf_map* flows = bpf_object__find_map_by_name(obj, "lb_flows")) bpf_map__set_max_entries(flows, opts.flowCapacity);
+  // lb_tc finds its direction through the bpf_cast_to_kern_ctx kfunc (Linux 6.2+); without it, leave it unloaded
+  // and attach the per-direction programs everywhere.
+  bpf_program* bothWays = spec.role == "flow" ? bpf_object__find_program_by_name(obj, "lb_tc") : nullptr;
+  if (bothWays && !kernelHasCastToKernCtx(opts.btfPath)) {
+    bpf_program__set_autoload(bothWays, false);
+    bothWays = nullptr;
+  }
 
   g_libbpfLog.clear();
   int err = bpf_object__load(obj);
@@ -165,6 +186,7 @@ void ProbeCore::loadObject(const ObjectSpec& spec, const ProbeOptions& opts) {
     if (*s.fd < 0) *s.fd = bpf_map__fd(bpf_object__find_map_by_name(obj, s.name));
   if (bpf_map* flows = bpf_object__find_map_by_name(obj, "lb_flows")) flowsFd_ = bpf_map__fd(flows);
   if (spec.role == "bench") benchProg_ = bpf_object__find_program_by_name(obj, "lb_bench_emit");
+  if (bothWays) sharedFlowProg_ = bothWays;
   if (spec.role == "drop" || spec.role == "tcp") attachTracing(objects_.back());
 }
 
@@ -185,7 +207,8 @@ void ProbeCore::attachTracing(const Loaded& l) {
   }
 }
 
-bpf_program* ProbeCore::flowProgram(bool egress) const {
+bpf_program* ProbeCore::flowProgram(bool egress, bool tcx) const {
+  if (tcx && sharedFlowProg_) return sharedFlowProg_;
   for (const auto& l : objects_)
     if (l.role == "flow") return bpf_object__find_program_by_name(l.obj, egress ? "lb_tc_egress" : "lb_tc_ingress");
   return nullptr;
@@ -199,9 +222,8 @@ const Attachment& ProbeCore::attach(const std::string& ifname, bool egress, cons
   }
   for (const auto& a : attachments_)
     if (a.ifindex == ifindex && a.egress == egress) return a;
-  bpf_program* prog = flowProgram(egress);
+  bpf_program* prog = flowProgram(egress, false);
   if (!prog) throw ProbeError("invalid_argument", "the probe was opened without flow capture, so it cannot attach");
-  int progFd = bpf_program__fd(prog);
   const char* dir = egress ? "egress" : "ingress";
 
   Attachment a;
@@ -209,10 +231,11 @@ const Attachment& ProbeCore::attach(const std::string& ifname, bool egress, cons
   a.ifindex = ifindex;
   a.egress = egress;
   bpf_prog_info info;
-  if (infoOf(progFd, &info) == 0) a.progId = info.id;
 
   if (mode != "tc") {
-    int fd = bpf_link_create(progFd, ifindex, bpf_attach_type(egress ? kTcxEgress : kTcxIngress), nullptr);
+    int tcxFd = bpf_program__fd(flowProgram(egress, true));
+    if (infoOf(tcxFd, &info) == 0) a.progId = info.id;
+    int fd = bpf_link_create(tcxFd, ifindex, bpf_attach_type(egress ? kTcxEgress : kTcxIngress), nullptr);
     if (fd >= 0) {
       a.mode = "tcx";
       a.linkFd = fd;
@@ -231,6 +254,8 @@ const Attachment& ProbeCore::attach(const std::string& ifname, bool egress, cons
     }
   }
 
+  int progFd = bpf_program__fd(prog);
+  if (infoOf(progFd, &info) == 0) a.progId = info.id;
   bpf_tc_hook hook;
   memset(&hook, 0, sizeof(hook));
   hook.sz = sizeof(hook);
@@ -294,6 +319,7 @@ void ProbeCore::close() {
   objects_.clear();
   ringFd_ = countersFd_ = globalFd_ = flowsFd_ = -1;
   benchProg_ = nullptr;
+  sharedFlowProg_ = nullptr;
 }
 
 std::vector<uint64_t> ProbeCore::counters() const {

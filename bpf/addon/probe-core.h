@@ -97,7 +97,9 @@ class ProbeCore {
   };
   void loadObject(const ObjectSpec& spec, const ProbeOptions& opts);
   void attachTracing(const Loaded& l);
-  bpf_program* flowProgram(bool egress) const;
+  // The program to attach: the one shared by both directions for TCX links where the kernel could load it,
+  // otherwise (and always for cls_bpf filters) the one for the direction.
+  bpf_program* flowProgram(bool egress, bool tcx) const;
 
   std::vector<Loaded> objects_;
   std::vector<Attachment> attachments_;
@@ -110,6 +112,7 @@ class ProbeCore {
   uint32_t lastEntries_ = 0;
   int ncpus_ = 1;
   bpf_program* benchProg_ = nullptr;
+  bpf_program* sharedFlowProg_ = nullptr;  // lb_tc, when loaded
 };
 
 // Drop reason names from the kernel's BTF: (value, name without the SKB_DROP_REASON_ prefix).
