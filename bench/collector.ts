@@ -120,7 +120,7 @@ async function pipelineCost(): Promise<void> {
       const out: Flow[] = [];
       s.builder.process(recs, out, bootTimeMs + 10_000);
       lap('build');
-      for (const f of out) s.ring.push({ kind: 'flow', flow: f, timeNs: f.time_ns });
+      for (const f of out) s.ring.pushFlow(f); // what pipeline.ts does
       s.ring.notify();
       lap('ring');
       s.metrics.observeFlows(out);

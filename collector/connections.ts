@@ -63,16 +63,56 @@ export interface ConnectionTableOptions {
   idleMs: number;
 }
 
-type ByPorts = Map<number, Conn>;
-type ByDst = Map<string, ByPorts>;
+/**
+ * Small integer ids for the addresses of tracked connections, counted by use: an address leaves when its last
+ * connection does, and its id is used again.
+ */
+class AddressIds {
+  readonly ids = new Map<string, number>();
+  private readonly uses: number[] = [];
+  private readonly free: number[] = [];
+
+  acquire(addr: string): number {
+    let id = this.ids.get(addr);
+    if (id === undefined) {
+      id = this.free.pop() ?? this.uses.length;
+      this.ids.set(addr, id);
+      this.uses[id] = 0;
+    }
+    this.uses[id]!++;
+    return id;
+  }
+
+  release(addr: string): void {
+    const id = this.ids.get(addr);
+    if (id === undefined) return;
+    if (--this.uses[id]! === 0) {
+      this.ids.delete(addr);
+      this.free.push(id);
+    }
+  }
+}
+
+/** Slot states in ConnectionTable.keys (the protocol word of a slot; a protocol is 0..255). */
+const EMPTY = -1;
+const DELETED = -2;
+const MIN_SLOTS = 1024;
 
 /**
- * Lookups by nested Maps (protocol, source address, destination address, ports) rather than one string key:
- * the decoder hands out the same string object for an address every time, so these lookups hash nothing new and
- * allocate nothing, where a concatenated key would be built, flattened and hashed for every record.
+ * Lookups in one open-addressing hash table over typed arrays: each slot is four int32 words (protocol, source
+ * address id, destination address id, the two ports), its Conn in a parallel array. A lookup is two Map lookups of
+ * the decoder's address strings (the same string objects every time: their hashes are cached) and a probe of a few
+ * words, and a new connection allocates nothing but itself. (Nested Maps by protocol, source, destination and
+ * ports, as before, took four Map lookups per direction and a Map per new address pair.)
  */
 export class ConnectionTable {
-  private readonly byProto = new Map<number, Map<string, ByDst>>();
+  private readonly addrs = new AddressIds();
+  /** 4 words per slot: protocol (or EMPTY / DELETED), source id, destination id, sport << 16 | dport. */
+  private keys = new Int32Array(MIN_SLOTS * 4).fill(EMPTY);
+  private conns: (Conn | undefined)[] = new Array<Conn | undefined>(MIN_SLOTS).fill(undefined);
+  private mask = MIN_SLOTS - 1;
+  /** Slots not EMPTY (live and DELETED): probing needs some EMPTY ones, so the table is rebuilt at half full. */
+  private used = 0;
   /** Every connection in creation order (eviction takes the oldest). */
   private readonly all = new Set<Conn>();
   evicted = 0;
@@ -84,7 +124,13 @@ export class ConnectionTable {
   }
 
   get(proto: number, src: string, sport: number, dst: string, dport: number): Conn | undefined {
-    return this.byProto.get(proto)?.get(src)?.get(dst)?.get(sport * 65536 + dport);
+    const ids = this.addrs.ids;
+    const s = ids.get(src);
+    if (s === undefined) return undefined;
+    const d = ids.get(dst);
+    if (d === undefined) return undefined;
+    const slot = this.find(proto, s, d, (sport << 16) | dport);
+    return slot < 0 ? undefined : this.conns[slot];
   }
 
   /**
@@ -92,16 +138,20 @@ export class ConnectionTable {
    * A field rather than a { conn, reply } pair: this runs for most records, and the pair would be garbage at once.
    */
   lookupPacket(proto: number, src: string, sport: number, dst: string, dport: number): Conn | undefined {
-    const bySrc = this.byProto.get(proto);
-    if (bySrc === undefined) return undefined;
-    const fwd = bySrc.get(src)?.get(dst)?.get(sport * 65536 + dport);
-    if (fwd !== undefined) {
+    const ids = this.addrs.ids;
+    const s = ids.get(src);
+    if (s === undefined) return undefined;
+    const d = ids.get(dst);
+    if (d === undefined) return undefined;
+    let slot = this.find(proto, s, d, (sport << 16) | dport);
+    if (slot >= 0) {
       this.lastReply = false;
-      return fwd;
+      return this.conns[slot];
     }
-    const rev = bySrc.get(dst)?.get(src)?.get(dport * 65536 + sport);
-    if (rev !== undefined) this.lastReply = true;
-    return rev;
+    slot = this.find(proto, d, s, (dport << 16) | sport);
+    if (slot < 0) return undefined;
+    this.lastReply = true;
+    return this.conns[slot];
   }
 
   /** Which way the packet of the last lookupPacket() that found a connection went. */
@@ -113,19 +163,67 @@ export class ConnectionTable {
       packetsReply: 0, state: 'open', ended: false, lastSeenMs: nowMs, srttUs: null, firstMonoNs: -1, firstSeen: 0n,
       ipOrig: null, ipReply: null, seqOrig: -1, seqReply: -1, nextOrig: -1, nextReply: -1, pending: null, httpNext: 0, httpDone: 0,
     };
-    let bySrc = this.byProto.get(proto);
-    if (bySrc === undefined) this.byProto.set(proto, (bySrc = new Map()));
-    let byDst = bySrc.get(src);
-    if (byDst === undefined) bySrc.set(src, (byDst = new Map()));
-    let byPorts = byDst.get(dst);
-    if (byPorts === undefined) byDst.set(dst, (byPorts = new Map()));
-    const k = sport * 65536 + dport;
-    const old = byPorts.get(k);
-    if (old !== undefined) this.all.delete(old);
-    byPorts.set(k, conn);
+    const s = this.addrs.acquire(src);
+    const d = this.addrs.acquire(dst);
+    const ports = (sport << 16) | dport;
+    const slot = this.find(proto, s, d, ports);
+    if (slot >= 0) {
+      // The same tuple again: the new connection takes the old one's place (and its uses of the addresses).
+      const old = this.conns[slot]!;
+      this.all.delete(old);
+      this.addrs.release(src);
+      this.addrs.release(dst);
+      this.conns[slot] = conn;
+    } else {
+      this.insert(proto, s, d, ports, conn);
+    }
     this.all.add(conn);
     if (this.all.size > this.opts.maxEntries) this.evictOne();
     return conn;
+  }
+
+  /** The slot of a key, or -1. */
+  private find(proto: number, s: number, d: number, ports: number): number {
+    const keys = this.keys;
+    const mask = this.mask;
+    for (let i = slotHash(proto, s, d, ports) & mask; ; i = (i + 1) & mask) {
+      const k = i * 4;
+      const p = keys[k]!;
+      if (p === EMPTY) return -1;
+      if (p === proto && keys[k + 1] === s && keys[k + 2] === d && keys[k + 3] === ports) return i;
+    }
+  }
+
+  /** Adds a key that is not in the table (the first DELETED or EMPTY slot of its probe sequence). */
+  private insert(proto: number, s: number, d: number, ports: number, conn: Conn): void {
+    if ((this.used + 1) * 2 > this.conns.length) this.rebuild();
+    const keys = this.keys;
+    const mask = this.mask;
+    let i = slotHash(proto, s, d, ports) & mask;
+    while (keys[i * 4]! >= 0) i = (i + 1) & mask;
+    const k = i * 4;
+    if (keys[k] === EMPTY) this.used++;
+    keys[k] = proto;
+    keys[k + 1] = s;
+    keys[k + 2] = d;
+    keys[k + 3] = ports;
+    this.conns[i] = conn;
+  }
+
+  /** Rehashes the live slots into a table a quarter full (DELETED slots go away). */
+  private rebuild(): void {
+    const oldKeys = this.keys;
+    const oldConns = this.conns;
+    let slots = MIN_SLOTS;
+    while (slots < this.all.size * 4) slots *= 2;
+    this.keys = new Int32Array(slots * 4).fill(EMPTY);
+    this.conns = new Array<Conn | undefined>(slots).fill(undefined);
+    this.mask = slots - 1;
+    this.used = 0;
+    for (let i = 0; i < oldConns.length; i++) {
+      const c = oldConns[i];
+      if (c !== undefined) this.insert(oldKeys[i * 4]!, oldKeys[i * 4 + 1]!, oldKeys[i * 4 + 2]!, oldKeys[i * 4 + 3]!, c);
+    }
   }
 
   /** Starts a connection over on the same tuple (a new one with the same 5-tuple, or the kernel entry restarted). */
@@ -139,14 +237,14 @@ export class ConnectionTable {
 
   delete(conn: Conn): void {
     if (!this.all.delete(conn)) return;
-    const bySrc = this.byProto.get(conn.proto);
-    const byDst = bySrc?.get(conn.src);
-    const byPorts = byDst?.get(conn.dst);
-    if (!bySrc || !byDst || !byPorts) return;
-    const k = conn.sport * 65536 + conn.dport;
-    if (byPorts.get(k) === conn) byPorts.delete(k);
-    if (byPorts.size === 0) byDst.delete(conn.dst);
-    if (byDst.size === 0) bySrc.delete(conn.src);
+    const ids = this.addrs.ids;
+    const slot = this.find(conn.proto, ids.get(conn.src)!, ids.get(conn.dst)!, (conn.sport << 16) | conn.dport);
+    if (slot >= 0 && this.conns[slot] === conn) {
+      this.keys[slot * 4] = DELETED;
+      this.conns[slot] = undefined;
+    }
+    this.addrs.release(conn.src);
+    this.addrs.release(conn.dst);
   }
 
   /** Forgets ended connections past their grace period and connections idle too long. Returns how many. */
@@ -184,4 +282,12 @@ export class ConnectionTable {
       this.evicted++;
     }
   }
+}
+
+/** Spreads a key over the slots (a multiply-xorshift mix of its four words). */
+function slotHash(proto: number, s: number, d: number, ports: number): number {
+  let h = Math.imul(s, 0x9e3779b1) ^ Math.imul(d ^ 0x7f4a7c15, 0x85ebca6b) ^ Math.imul(ports ^ proto, 0xc2b2ae35);
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x2c1b3c6d);
+  return h ^ (h >>> 13);
 }

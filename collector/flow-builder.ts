@@ -12,7 +12,7 @@
  */
 import { FLOW_EVENTS, type DropRecord, type FlowRecord, type PayloadRecord, type ProbeRecord, type TcpRecord } from '../bpf/decode.js';
 import {
-  deepFreeze, type CiliumEventType, type Endpoint, type Flow, type FlowEvent, type IP, type Layer7,
+  deepFreeze, type CiliumEventType, type Endpoint, type Flow, type FlowEvent, type IP,
   type NetworkInterface, type TraceReason, type TrafficDirection,
 } from '../schemas/flow-types.js';
 import { ConnectionTable, type Conn } from './connections.js';
@@ -280,15 +280,14 @@ export class FlowBuilder {
 
   private l7Flow(p: PayloadRecord, conn: Conn, reply: boolean, e: L7Event): Flow {
     const f = this.base(p.timeNs, p.proto, this.connIp(conn, reply, p.family), p.src, p.sport, p.dst, p.dport);
-    const layer7: Layer7 = { type: e.type, latency_ns: e.latencyNs, dns: e.dns, http: e.http, kafka: e.kafka };
     f.flow_type = 'L7';
     f.verdict = 'FORWARDED';
-    f.l7 = layer7;
+    f.l7 = e;
     f.traffic_direction = direction(conn.localInitiator);
     f.is_reply = e.type === 'RESPONSE';
     f.event_type = eventType(L7_ACCESS_LOG, 0);
     f.interface = this.deps.interfaces.get(p.ifindex).flowInterface;
-    f.summary = e.dns ? dnsSummary(e.type, e.dns) : e.http ? httpSummary(e.type, e.http, e.latencyNs) : e.kafka ? kafkaSummary(e.type, e.kafka) : '';
+    f.summary = e.dns ? dnsSummary(e.type, e.dns) : e.http ? httpSummary(e.type, e.http, e.latency_ns) : e.kafka ? kafkaSummary(e.type, e.kafka) : '';
     f.tcp_srtt_us = conn.srttUs;
     this.stats.flows++;
     return f;

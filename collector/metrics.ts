@@ -83,9 +83,20 @@ class ContextIndex {
   private readonly tuples: string[][] = [];
   constructor(private readonly labels: readonly ContextLabel[]) {}
 
+  /** The last pair looked up: a connection's flows tend to come together, so most lookups are this one again. */
+  private lastSource: Endpoint | null = null;
+  private lastDestination: Endpoint | null = null;
+  private lastPair = 0;
+
   /** The pair id of a flow's (source, destination) context. */
   pair(f: Flow): number {
-    return this.side(0, f.source) * 65536 + this.side(1, f.destination);
+    const src = f.source, dst = f.destination;
+    if (src === this.lastSource && dst === this.lastDestination) return this.lastPair;
+    const pair = this.side(0, src) * 65536 + this.side(1, dst);
+    this.lastSource = src;
+    this.lastDestination = dst;
+    this.lastPair = pair;
+    return pair;
   }
 
   /** The context label values of a pair id, in the order of the configured labels. */
@@ -115,6 +126,7 @@ class ContextIndex {
   }
 
   clear(): void {
+    this.lastSource = this.lastDestination = null;
     this.ids[0].clear();
     this.ids[1].clear();
     if (this.tuples.length > 60_000) {
@@ -127,10 +139,24 @@ class ContextIndex {
 /** Series of one family by (context pair, small numeric key), found without building strings. */
 class PairCache<S extends Series> {
   private cache = new Map<number, Map<number, S>>();
+  /** The series of the last (pair, key) found, as in ContextIndex.pair(). */
+  private last: S | null = null;
+  private lastPair = -1;
+  private lastKey = -1;
   constructor(private readonly family: Family<S>, private readonly ctx: ContextIndex, private readonly labels: (key: number, f: Flow, ctx: string[]) => readonly string[]) {}
 
   get(f: Flow, key: number): S {
     const pair = this.ctx.pair(f);
+    const last = this.last;
+    if (last !== null && pair === this.lastPair && key === this.lastKey && !last.removed) return last;
+    const s = this.lookup(f, pair, key);
+    this.last = s;
+    this.lastPair = pair;
+    this.lastKey = key;
+    return s;
+  }
+
+  private lookup(f: Flow, pair: number, key: number): S {
     let byKey = this.cache.get(pair);
     if (byKey === undefined) this.cache.set(pair, (byKey = new Map()));
     let s = byKey.get(key);
@@ -143,6 +169,7 @@ class PairCache<S extends Series> {
 
   clear(): void {
     this.cache = new Map();
+    this.last = null;
   }
 }
 

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { createDecoder } from '../bpf/decode.js';
 import { emptyFlow, type Flow } from '../schemas/flow-types.js';
+import { ConnectionTable, type Conn } from './connections.js';
 import { DnsCache } from './enrich/dns-cache.js';
 import { parseIp } from '../common/ip.js';
 import { flowKey } from './publish/key.js';
@@ -34,6 +35,13 @@ describe('ring', () => {
     const r = ring.read(13);
     assert.ok(r && 'entry' in r && r.entry.timeNs === 13n);
     assert.equal(ring.read(20), null);
+    // pushFlow keeps the flow alone; read() gives the same entry as push().
+    ring.pushFlow(flow(20));
+    const lostEntry = { kind: 'lost', lost: { source: 'HUBBLE_RING_BUFFER', count: 2, firstNs: 1n, lastNs: 2n }, timeNs: 21n } as const;
+    ring.push(lostEntry);
+    const f = ring.read(20);
+    assert.ok(f && 'entry' in f && f.entry.kind === 'flow' && f.entry.timeNs === 20n && f.entry.flow.time_ns === 20n);
+    assert.deepEqual(ring.read(21), { entry: lostEntry });
   });
 
   test('followers wake on notify, and abort', async () => {
@@ -47,6 +55,52 @@ describe('ring', () => {
     ac.abort();
     await w2;
     assert.equal(ring.total, 1);
+  });
+});
+
+describe('connection table', () => {
+  test('agrees with a Map of tuples through creates, replacements, deletes, gc and rebuilds', () => {
+    const table = new ConnectionTable({ maxEntries: 1 << 20, endedGraceMs: 10, idleMs: 1000 });
+    const ref = new Map<string, Conn>();
+    let seed = 7;
+    const rnd = (n: number): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed % n;
+    };
+    // Few addresses and ports: tuples repeat (replacements), both orientations occur, ids are freed and reused.
+    const addrs = Array.from({ length: 40 }, (_, i) => (i % 7 === 0 ? `fd00::${i}` : `10.0.${i >> 4}.${i & 15}`));
+    const tuple = (): [number, string, number, string, number] => [[6, 17, 1][rnd(3)]!, addrs[rnd(40)]!, 30000 + rnd(300), addrs[rnd(40)]!, [53, 80, 65535][rnd(3)]!];
+    const key = (t: readonly unknown[]): string => t.join('|');
+    for (let i = 0; i < 20_000; i++) {
+      const t = tuple();
+      const op = rnd(10);
+      if (op < 5) {
+        const c = table.create(...t, 1, i);
+        ref.set(key(t), c);
+      } else if (op < 7) {
+        const c = ref.get(key(t));
+        if (c) {
+          table.delete(c);
+          ref.delete(key(t));
+        }
+      } else if (op < 8 && i % 50 === 0) {
+        for (const c of ref.values()) if (rnd(3) === 0) c.lastSeenMs = -10_000;
+        table.gc(i);
+        for (const [k, c] of ref) if (i - c.lastSeenMs >= 1000) ref.delete(k);
+      }
+      assert.equal(table.get(...t), ref.get(key(t)));
+      const [p, s, sp, d, dp] = t;
+      const fwd = ref.get(key(t));
+      const rev = ref.get(key([p, d, dp, s, sp]));
+      const hit = table.lookupPacket(p, s, sp, d, dp);
+      assert.equal(hit, fwd ?? rev);
+      if (hit) assert.equal(table.lastReply, fwd === undefined);
+    }
+    assert.equal(table.size, ref.size);
+    for (const [k, c] of ref) assert.equal(table.get(c.proto, c.src, c.sport, c.dst, c.dport), c, k);
+    for (const c of [...ref.values()]) table.delete(c);
+    assert.equal(table.size, 0);
+    assert.equal(table.get(6, addrs[1]!, 30001, addrs[2]!, 80), undefined);
   });
 });
 

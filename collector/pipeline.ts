@@ -69,7 +69,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       }
       builder.lost = [];
     }
-    for (const f of flows) ring.push({ kind: 'flow', flow: f, timeNs: f.time_ns });
+    for (let i = 0; i < flows.length; i++) ring.pushFlow(flows[i]!);
     ring.notify();
     deps.metrics?.observeFlows(flows);
     if (flows.length > 0) publisher?.publish(flows);

@@ -21,7 +21,8 @@ export type ReadResult = { entry: RingEntry } | { lost: number; next: number } |
 
 export class Ring {
   readonly capacity: number;
-  private readonly slots: (RingEntry | undefined)[];
+  /** Flows are kept as they are (most events: no wrapper per flow on the hot path); LostEvents as their entry. */
+  private readonly slots: (Flow | RingEntry | undefined)[];
   private readonly mask: number;
   /** Sequence number of the next write = events written so far. */
   private written = 0;
@@ -32,7 +33,7 @@ export class Ring {
       throw new Error(`ring capacity must be 2^n - 1, got ${capacity}`);
     }
     this.capacity = capacity;
-    this.slots = new Array<RingEntry | undefined>(capacity + 1).fill(undefined);
+    this.slots = new Array<Flow | RingEntry | undefined>(capacity + 1).fill(undefined);
     this.mask = capacity;
   }
 
@@ -57,7 +58,13 @@ export class Ring {
   }
 
   push(entry: RingEntry): void {
-    this.slots[this.written & this.mask] = entry;
+    this.slots[this.written & this.mask] = entry.kind === 'flow' && entry.timeNs === entry.flow.time_ns ? entry.flow : entry;
+    this.written++;
+  }
+
+  /** push({ kind: 'flow', flow, timeNs: flow.time_ns }) without making the entry (read() makes it). */
+  pushFlow(flow: Flow): void {
+    this.slots[this.written & this.mask] = flow;
     this.written++;
   }
 
@@ -77,7 +84,8 @@ export class Ring {
     if (seq >= this.written) return null;
     const oldest = this.oldest;
     if (seq < oldest) return { lost: oldest - seq, next: oldest };
-    return { entry: this.slots[seq & this.mask]! };
+    const slot = this.slots[seq & this.mask]!;
+    return { entry: isEntry(slot) ? slot : { kind: 'flow', flow: slot, timeNs: slot.time_ns } };
   }
 
   /** Resolves when an event with sequence number >= seq exists (or at once if one does). */
@@ -96,4 +104,8 @@ export class Ring {
       signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
+}
+
+function isEntry(slot: Flow | RingEntry): slot is RingEntry {
+  return (slot as Partial<RingEntry>).kind !== undefined;
 }

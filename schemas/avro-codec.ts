@@ -40,7 +40,10 @@ export interface FlowCodec {
   readonly fingerprint: Buffer;
   /** One record value in the configured framing, in a buffer of its own. */
   encode(flow: Flow): Buffer;
-  /** Many record values: one allocation for the whole batch, each value a view into it. */
+  /**
+   * Many record values, each a view into a slab shared with other values (of this batch and of others, about a
+   * thousand per slab); no value is ever written again once returned. A view keeps its whole slab alive.
+   */
   encodeBatch(flows: readonly Flow[]): Buffer[];
   /**
    * Decodes a record value. Synchronous: the writer schema must be known, which it always is for single-object
@@ -63,6 +66,8 @@ const SINGLE_OBJECT_MAGIC = [0xc3, 0x01] as const;
 const SINGLE_OBJECT_HEADER = 10;
 const CONFLUENT_MAGIC = 0x00;
 const CONFLUENT_HEADER = 5;
+/** The encoder's buffers: about a thousand typical flows each (~1 KB, mostly endpoint labels). */
+const SLAB_SIZE = 1024 * 1024;
 
 /** How to read one writer schema: the resolver into the current schema, or none when it is the current schema. */
 interface Reader {
@@ -132,7 +137,8 @@ export async function createFlowCodec(opts: FlowCodecOptions): Promise<FlowCodec
   }
   const headerLen = header.length;
   // The hand-written encoder when it implements this schema (byte for byte what avsc writes, faster), else avsc.
-  const writer = createFlowWriter(current.schema);
+  // Its buffers are slabs that encodeBatch() hands out views of (see there).
+  const writer = createFlowWriter(current.schema, SLAB_SIZE);
   let scratch = Buffer.allocUnsafe(writer ? 0 : 64 * 1024);
 
   /** Appends the framing header and one flow at `pos` of the output buffer; returns the end offset. */
@@ -162,9 +168,6 @@ export async function createFlowCodec(opts: FlowCodecOptions): Promise<FlowCodec
       ensureCapacity(pos, scratch.length - end + 1024);
     }
   }
-
-  /** The output buffer encodeAt() wrote into. */
-  const output = (): Buffer => (writer ? writer.buf : scratch);
 
   /** Grows the scratch buffer to at least `size` bytes, keeping its first `keep` bytes. */
   function ensureCapacity(keep: number, size: number): void {
@@ -267,14 +270,41 @@ export async function createFlowCodec(opts: FlowCodecOptions): Promise<FlowCodec
     fingerprint: Buffer.from(current.fingerprint),
 
     encode(flow) {
+      if (writer) {
+        // Written after the bytes already handed out, copied out, and the room given back.
+        try {
+          encodeAt(flow, writer.pos);
+          return Buffer.from(writer.buf.subarray(writer.keepFrom, writer.pos));
+        } finally {
+          writer.pos = writer.keepFrom;
+        }
+      }
       const end = encodeAt(flow, 0);
       const out = Buffer.allocUnsafe(end);
-      output().copy(out, 0, 0, end);
+      scratch.copy(out, 0, 0, end);
       return out;
     },
 
     encodeBatch(flows) {
-      // Encode everything back to back into the output buffer, then copy once into one allocation.
+      const out: Buffer[] = new Array<Buffer>(flows.length);
+      if (writer) {
+        // Each value is written once, into the writer's current slab, and handed out as a view of it: the bytes
+        // before writer.keepFrom are never written again (a full slab is left to its views and a new one started,
+        // taking along only the flow in progress), so values stay intact for as long as anyone holds them. A
+        // copy into a buffer of the batch's own would read and write every byte a second time (~1 KB per flow).
+        try {
+          for (let i = 0; i < flows.length; i++) {
+            encodeAt(flows[i] as Flow, writer.pos);
+            out[i] = writer.buf.subarray(writer.keepFrom, writer.pos);
+            writer.keepFrom = writer.pos;
+          }
+        } catch (err) {
+          writer.pos = writer.keepFrom;
+          throw err;
+        }
+        return out;
+      }
+      // avsc: everything back to back into the scratch buffer, then copied once into one allocation.
       const ends: number[] = new Array<number>(flows.length);
       let pos = 0;
       for (let i = 0; i < flows.length; i++) {
@@ -282,8 +312,7 @@ export async function createFlowCodec(opts: FlowCodecOptions): Promise<FlowCodec
         ends[i] = pos;
       }
       const all = Buffer.allocUnsafe(pos);
-      output().copy(all, 0, 0, pos);
-      const out: Buffer[] = new Array<Buffer>(flows.length);
+      scratch.copy(all, 0, 0, pos);
       let start = 0;
       for (let i = 0; i < flows.length; i++) {
         out[i] = all.subarray(start, ends[i]);

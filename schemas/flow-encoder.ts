@@ -48,6 +48,11 @@ interface NodeRun { emitter: object; labels: object; name: string; cluster: stri
 export class FlowWriter {
   buf: Buffer;
   pos = 0;
+  /**
+   * Bytes of buf before this offset belong to someone else (views the codec handed out): they are never written
+   * again, and a grown buffer does not take them along. Bytes from here to pos are the work in progress.
+   */
+  keepFrom = 0;
   /** Encodings of deep-frozen values; null marks a frozen value that is not deep-frozen (never remembered). */
   readonly remembered = new WeakMap<object, Uint8Array | null>();
   /** Encodings of repeated strings (L3/L4 summaries), by value. */
@@ -55,8 +60,12 @@ export class FlowWriter {
   /** See nodeBlock(). */
   node: NodeRun | null = null;
 
+  /** Size of each new buffer (more when one flow needs more). */
+  readonly slabSize: number;
+
   constructor(readonly enums: Enums, initialSize = 64 * 1024) {
-    this.buf = Buffer.allocUnsafe(initialSize);
+    this.slabSize = initialSize;
+    this.buf = Buffer.allocUnsafeSlow(initialSize);
   }
 
   /** Appends raw bytes (a framing header). */
@@ -79,12 +88,18 @@ export class FlowWriter {
     }
   }
 
-  /** Makes room for `n` more bytes after pos, keeping what is before pos. */
+  /**
+   * Makes room for `n` more bytes after pos. When buf is full, the work in progress (keepFrom .. pos) moves to the
+   * start of a new buffer and the old one is left to the views into it: positions then shift by keepFrom.
+   */
   ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
-    const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
-    this.buf.copy(grown, 0, 0, this.pos);
-    this.buf = grown;
+    const kept = this.pos - this.keepFrom;
+    const next = Buffer.allocUnsafeSlow(Math.max(this.slabSize, kept + n));
+    if (kept > 0) this.buf.copy(next, 0, this.keepFrom, this.pos);
+    this.buf = next;
+    this.keepFrom = 0;
+    this.pos = kept;
   }
 }
 
@@ -115,8 +130,18 @@ function enumIndex(symbols: readonly string[]): EnumIndex {
     const map = new Map(interned.map((s, i) => [s, i]));
     return (v) => map.get(v);
   }
+  // Consecutive flows mostly repeat a field's symbol (FORWARDED, TRACE_REASON_UNKNOWN, ...): the last hit first.
+  let lastSymbol: unknown = interned[0];
+  let lastIndex = 0;
   return (v) => {
-    for (let i = 0; i < interned.length; i++) if (interned[i] === v) return i;
+    if (v === lastSymbol) return lastIndex;
+    for (let i = 0; i < interned.length; i++) {
+      if (interned[i] === v) {
+        lastSymbol = v;
+        lastIndex = i;
+        return i;
+      }
+    }
     return undefined;
   };
 }

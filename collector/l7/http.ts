@@ -27,37 +27,51 @@ export type HttpParse = HttpRequest | HttpResponse | 'skip' | 'malformed' | 'tru
 
 const METHODS = new Set(['GET', 'POST', 'PUT', 'DELETE', 'HEAD', 'OPTIONS', 'PATCH', 'CONNECT', 'TRACE']);
 
-/** Reads the header lines after the first line; stops at the blank line or where the snippet ends. */
-function readHeaders(text: string, from: number, wanted: ReadonlySet<string>, out: { host: string }): HTTPHeader[] {
+/**
+ * Reads the header lines after the first line; stops at the blank line or where the snippet ends. `out` (requests)
+ * gets the Host header. Only the headers that can matter are cut out of the text: with no wanted headers (the
+ * default) a response reads none, and a request only the 4-letter names.
+ */
+function readHeaders(text: string, from: number, wanted: ReadonlySet<string>, out: { host: string } | null): HTTPHeader[] {
   const headers: HTTPHeader[] = [];
+  const any = wanted.size > 0;
+  if (!any && out === null) return headers;
   let pos = from;
   for (;;) {
     const eol = text.indexOf('\r\n', pos);
     if (eol < 0 || eol === pos) break; // cut short, or the blank line
     const colon = text.indexOf(':', pos);
-    if (colon > pos && colon < eol) {
+    if (colon > pos && colon < eol && (any || colon - pos === 4)) {
       const name = text.slice(pos, colon);
       const lower = name.toLowerCase();
-      const value = text.slice(colon + 1, eol).trim();
-      if (lower === 'host') out.host = value;
-      if (wanted.has(lower)) headers.push({ key: name, value });
+      if (out !== null && lower === 'host') out.host = text.slice(colon + 1, eol).trim();
+      if (any && wanted.has(lower)) headers.push({ key: name, value: text.slice(colon + 1, eol).trim() });
     }
     pos = eol + 2;
   }
   return headers;
 }
 
+const HTTP_10 = 'HTTP/1.0';
+const HTTP_11 = 'HTTP/1.1';
+const isDigit = (c: number): boolean => c >= 48 && c <= 57;
+
 /** `wanted`: lower-case names of the headers to keep. */
 export function parseHttp(buf: Buffer, wanted: ReadonlySet<string>): HttpParse {
   if (buf.length < 4) return 'skip';
   const text = buf.toString('latin1');
   if (text.startsWith('HTTP/')) {
+    // The status line, /^(HTTP\/1\.[01]) (\d{3})(?: |$)/ checked by hand: no line, match or group strings made.
     const eol = text.indexOf('\r\n');
-    const line = eol < 0 ? text : text.slice(0, eol);
-    const m = /^(HTTP\/1\.[01]) (\d{3})(?: |$)/.exec(line);
-    if (!m) return eol < 0 && line.length < 13 ? 'truncated' : 'malformed';
-    const headers = eol < 0 ? [] : readHeaders(text, eol + 2, wanted, { host: '' });
-    return { kind: 'response', protocol: m[1]!, code: Number(m[2]), headers };
+    const end = eol < 0 ? text.length : eol;
+    const minor = text.charCodeAt(7);
+    const ok = end >= 12 && text.startsWith('HTTP/1.') && (minor === 48 || minor === 49) && text.charCodeAt(8) === 32
+      && isDigit(text.charCodeAt(9)) && isDigit(text.charCodeAt(10)) && isDigit(text.charCodeAt(11))
+      && (end === 12 || text.charCodeAt(12) === 32);
+    if (!ok) return eol < 0 && end < 13 ? 'truncated' : 'malformed';
+    const code = (text.charCodeAt(9) - 48) * 100 + (text.charCodeAt(10) - 48) * 10 + (text.charCodeAt(11) - 48);
+    const headers = eol < 0 ? [] : readHeaders(text, eol + 2, wanted, null);
+    return { kind: 'response', protocol: minor === 49 ? HTTP_11 : HTTP_10, code, headers };
   }
   const sp = text.indexOf(' ');
   if (sp < 3 || sp > 7 || !METHODS.has(text.slice(0, sp))) return 'skip';
@@ -67,7 +81,8 @@ export function parseHttp(buf: Buffer, wanted: ReadonlySet<string>): HttpParse {
   if (!m) return 'malformed';
   const found = { host: '' };
   const headers = readHeaders(text, eol + 2, wanted, found);
-  return { kind: 'request', method: m[1]!, target: m[2]!, protocol: m[3]!, host: found.host, headers };
+  // The protocol as one of two constant strings: metrics look it up by value, and a constant's hash is known.
+  return { kind: 'request', method: m[1]!, target: m[2]!, protocol: m[3] === HTTP_11 ? HTTP_11 : HTTP_10, host: found.host, headers };
 }
 
 /** Hubble's HTTP.url: the absolute URL, built from the Host header (or the server address) and the target. */

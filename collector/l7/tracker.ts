@@ -4,7 +4,7 @@
  * timestamps, and teaches the DNS cache the answers. Malformed and truncated payloads are counted and skipped.
  */
 import type { PayloadRecord } from '../../bpf/decode.js';
-import type { DNS, HTTP, Kafka, L7FlowType } from '../../schemas/flow-types.js';
+import type { DNS, Layer7 } from '../../schemas/flow-types.js';
 import type { Conn, ConnectionTable } from '../connections.js';
 import type { DnsCache } from '../enrich/dns-cache.js';
 import { formatIpBytes } from '../summary.js';
@@ -23,13 +23,8 @@ export interface L7Config {
   maxPending: number;
 }
 
-export interface L7Event {
-  type: L7FlowType;
-  latencyNs: number;
-  dns: DNS | null;
-  http: HTTP | null;
-  kafka: Kafka | null;
-}
+/** An L7 event is the flow's Layer7 record itself (made once, in the field order of Layer7: one object shape). */
+export type L7Event = Layer7;
 
 export interface L7Stats {
   /** Messages turned into events, by protocol. */
@@ -137,7 +132,7 @@ export class L7Tracker {
     this.stats.parsed.dns++;
     if (!msg.response) {
       this.remember(conn, msg.id, p.timeNs, { query: msg.query } satisfies DnsPending);
-      return { type: 'REQUEST', latencyNs: 0, dns: dnsRecord(msg, false), http: null, kafka: null };
+      return { type: 'REQUEST', latency_ns: 0, dns: dnsRecord(msg, false), http: null, kafka: null };
     }
     const req = this.take(conn, msg.id);
     if (!req) this.stats.unmatched++;
@@ -145,7 +140,7 @@ export class L7Tracker {
     if (msg.rcode === 0 && msg.query) {
       for (const a of msg.answers) if (a.ip) this.dnsCache.learn(formatIpBytes(a.ip), msg.query, a.ttl, nowMs);
     }
-    return { type: 'RESPONSE', latencyNs: req ? Math.max(0, p.timeNs - req.timeNs) : 0, dns: record, http: null, kafka: null };
+    return { type: 'RESPONSE', latency_ns: req ? Math.max(0, p.timeNs - req.timeNs) : 0, dns: record, http: null, kafka: null };
   }
 
   private http(p: PayloadRecord, conn: Conn, reply: boolean, _nowMs: number): L7Event | null {
@@ -156,7 +151,7 @@ export class L7Tracker {
       this.stats.parsed.http++;
       const url = requestUrl(parsed, p.dst, p.dport);
       this.remember(conn, conn.httpNext++, p.timeNs, { method: parsed.method, url } satisfies HttpPending);
-      return { type: 'REQUEST', latencyNs: 0, dns: null, kafka: null, http: { code: 0, method: parsed.method, url, protocol: parsed.protocol, headers: parsed.headers } };
+      return { type: 'REQUEST', latency_ns: 0, dns: null, http: { code: 0, method: parsed.method, url, protocol: parsed.protocol, headers: parsed.headers }, kafka: null };
     }
     if (parsed.kind === 'response' && reply) {
       // 1xx responses are interim: the final one answers the request.
@@ -167,8 +162,8 @@ export class L7Tracker {
       if (!req) this.stats.unmatched++;
       const r = req?.data as HttpPending | undefined;
       return {
-        type: 'RESPONSE', latencyNs: req ? Math.max(0, p.timeNs - req.timeNs) : 0, dns: null, kafka: null,
-        http: { code: parsed.code, method: r?.method ?? '', url: r?.url ?? '', protocol: parsed.protocol, headers: parsed.headers },
+        type: 'RESPONSE', latency_ns: req ? Math.max(0, p.timeNs - req.timeNs) : 0, dns: null,
+        http: { code: parsed.code, method: r?.method ?? '', url: r?.url ?? '', protocol: parsed.protocol, headers: parsed.headers }, kafka: null,
       };
     }
     return this.fail('http', 'malformed');
@@ -192,7 +187,7 @@ export class L7Tracker {
       const apiKey = kafkaApiName(parsed.apiKey);
       this.remember(conn, parsed.correlationId, p.timeNs, { apiKey, apiVersion: parsed.apiVersion, topic: parsed.topic, clientId: parsed.clientId } satisfies KafkaPending);
       return {
-        type: 'REQUEST', latencyNs: 0, dns: null, http: null,
+        type: 'REQUEST', latency_ns: 0, dns: null, http: null,
         kafka: { error_code: 0, api_version: parsed.apiVersion, api_key: apiKey, correlation_id: parsed.correlationId, topic: parsed.topic, client_id: parsed.clientId },
       };
     }
@@ -204,7 +199,7 @@ export class L7Tracker {
     }
     const r = req.data as KafkaPending;
     return {
-      type: 'RESPONSE', latencyNs: Math.max(0, p.timeNs - req.timeNs), dns: null, http: null,
+      type: 'RESPONSE', latency_ns: Math.max(0, p.timeNs - req.timeNs), dns: null, http: null,
       kafka: { error_code: 0, api_version: r.apiVersion, api_key: r.apiKey, correlation_id: parsed.correlationId, topic: r.topic, client_id: r.clientId },
     };
   }

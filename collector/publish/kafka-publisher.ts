@@ -1,6 +1,6 @@
 /**
- * Flows to Kafka, without ever blocking capture. publish() encodes a batch of flows (Avro, one allocation per
- * batch) into a bounded queue and returns; a single sender loop takes up to batchSize messages (waiting at most
+ * Flows to Kafka, without ever blocking capture. publish() encodes a batch of flows (Avro, views into the codec's
+ * shared slabs) into a bounded queue and returns; a single sender loop takes up to batchSize messages (waiting at most
  * linger for a batch to fill), sends them with an idempotent kafkajs producer (acks=all), and on failure retries
  * the same batch with exponential backoff, recreating the producer after repeated failures, so the collector
  * recovers by itself when the broker comes back. While Kafka is slow or down the queue fills; beyond its bounds

@@ -2,7 +2,9 @@
  * The Kafka record key of a flow: 8 bytes hashed from the protocol and the two (address, port) ends, combined
  * symmetrically, so both directions of a connection (and its drops and L7 events) share a key, hence a
  * partition, hence an order. Not an identifier: collisions only put two connections in the same partition.
- * Keys are views into shared slabs (one allocation per 1024 keys).
+ * Keys are views into shared slabs (one allocation per 1024 keys), and a key already made recently is handed out
+ * again (the flows of a connection come close together): Kafka only reads keys, and a view costs more to make
+ * (an object of ~100 bytes, then garbage) than the hash.
  */
 import type { Flow } from '../../schemas/flow-types.js';
 
@@ -21,6 +23,11 @@ const SLAB = 1024;
 let slab = Buffer.allocUnsafeSlow(8 * SLAB);
 let slabAt = 0;
 const EMPTY = Buffer.alloc(0);
+/** Recent keys, direct-mapped by their bytes: the two 32-bit halves of each, and its view. */
+const RECENT = 4096;
+const recentLo = new Int32Array(RECENT);
+const recentHi = new Int32Array(RECENT);
+const recentKeys: (Buffer | undefined)[] = new Array<Buffer | undefined>(RECENT).fill(undefined);
 
 export function flowKey(f: Flow): Buffer {
   const src = f.ip?.source ?? EMPTY;
@@ -31,14 +38,20 @@ export function flowKey(f: Flow): Buffer {
   const b = hashEnd(0x811c9dc5 ^ proto, dst, f.destination_port);
   const lo = a < b ? a : b;
   const hi = a < b ? b : a;
+  const mix = Math.imul(hi ^ lo, 0x9e3779b1) ^ proto;
+  const r = (mix ^ (mix >>> 12)) & (RECENT - 1);
+  const known = recentKeys[r];
+  if (known !== undefined && recentLo[r] === (lo | 0) && recentHi[r] === mix) return known;
   if (slabAt === SLAB) {
     slab = Buffer.allocUnsafeSlow(8 * SLAB);
     slabAt = 0;
   }
   const key = slab.subarray(slabAt * 8, slabAt * 8 + 8);
   slabAt++;
+  recentLo[r] = lo;
+  recentHi[r] = mix;
+  recentKeys[r] = key;
   // Big-endian by hand: Buffer#writeUInt32BE checks its arguments, which costs more than the stores.
-  const mix = Math.imul(hi ^ lo, 0x9e3779b1) ^ proto;
   key[0] = lo >>> 24;
   key[1] = lo >>> 16;
   key[2] = lo >>> 8;
