@@ -12,6 +12,7 @@ import { canonicalForm, crc64Avro, schemaFingerprint } from './fingerprint.js';
 import { flowSchemaDir, loadFlowSchemas, type FlowSchemas } from './flow-schema.js';
 import { DEFAULT_FLOW_DLQ_TOPIC, DEFAULT_FLOW_TOPIC, deadLetterTopic, valueSubject } from './topics.js';
 import { sampleFlows, typicalFlow, typicalSharedFlow } from '../test/fixtures/sample-flows.js';
+import { prng } from '../test/fixtures/prng.js';
 
 type Json = Record<string, unknown>;
 
@@ -29,18 +30,6 @@ function expectInvalid(fn: () => unknown, message: RegExp): void {
     assert.match(err.message, message);
     return true;
   });
-}
-
-/** A deterministic PRNG (mulberry32) so that the fuzz cases are the same on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const schemas = loadFlowSchemas();

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { LookbackError } from '../common/errors.js';
 import { sampleFlows, typicalFlow, typicalSharedFlow } from '../test/fixtures/sample-flows.js';
+import { prng } from '../test/fixtures/prng.js';
 import { createFlowCodec } from './avro-codec.js';
 import { avroTypeFor } from './avro-types.js';
 import { createFlowWriter, FLOW_ENCODER_FINGERPRINT, type FlowWriter } from './flow-encoder.js';
@@ -15,18 +16,6 @@ import { deepFreeze, emptyFlow, type Flow } from './flow-types.js';
 
 const schemas = loadFlowSchemas();
 const avsc = avroTypeFor(schemas.current.schema);
-
-/** A deterministic PRNG (mulberry32): the same cases on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const STRINGS = [
   '', 'a', 'node-1', 'k8s:app=frontend', 'x'.repeat(23), 'y'.repeat(24), 'z'.repeat(63), 'w'.repeat(64), 'v'.repeat(65),
