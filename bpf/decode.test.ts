@@ -132,6 +132,55 @@ test('a truncated last record is not decoded; unaligned input is copied and deco
   assert.deepEqual(dec.decode(unaligned).map((r) => (r as FlowRecord).sport), [0, 1, 2]);
 });
 
+test('64-bit values at the word boundaries; the output array is dense whatever the mix of record sizes', () => {
+  const w = new Writer();
+  const LO = LAYOUT.lb_lost_rec;
+  const counts = [0n, 1n, 2n ** 31n - 1n, 2n ** 31n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 32n + 5n, 2n ** 53n - 1n];
+  // Lost records are the smallest kind: more records than the decoder's first guess from the byte count.
+  for (let i = 0; i < 200; i++) {
+    w.record(C.LB_REC_LOST, LO.size, (at) => w.buf.writeBigUInt64LE(counts[i % counts.length]!, at + LO.fields.lost[0]));
+  }
+  const dec = createDecoder();
+  const lost = dec.decode(w.buf, w.len);
+  assert.equal(lost.length, 200);
+  assert.equal(Object.keys(lost).length, 200); // no holes
+  assert.deepEqual(lost.map((r) => (r as { lost: number }).lost), lost.map((_, i) => Number(counts[i % counts.length])));
+
+  // More records than the decoder makes slots for up front, however large the batch.
+  const many = Buffer.alloc(20_000 * LO.size);
+  for (let i = 0; i < 20_000; i++) {
+    many.writeUInt16LE(C.LB_REC_LOST, i * LO.size);
+    many.writeUInt16LE(LO.size, i * LO.size + 2);
+    many.writeUInt32LE(i, i * LO.size + LO.fields.lost[0]);
+  }
+  const manyLost = dec.decode(many);
+  assert.equal(manyLost.length, 20_000);
+  assert.ok(manyLost.every((r, i) => r.kind === 'lost' && r.lost === i));
+
+  // Payload records are larger than the guess assumes: the surplus is trimmed.
+  const big = new Writer();
+  const P = LAYOUT.lb_payload_rec;
+  for (let i = 0; i < 5; i++) {
+    big.record(C.LB_REC_PAYLOAD, P.size + 1024, (at) => {
+      big.tuple(at, '10.0.0.1', '10.0.0.2', 1000 + i, 53, 17);
+      big.buf.writeUInt16LE(1024, at + P.fields.cap_len[0]);
+      big.buf.fill(i, at + P.size, at + P.size + 1024);
+    });
+  }
+  const payloads = dec.decode(big.buf, big.len) as PayloadRecord[];
+  assert.equal(payloads.length, 5);
+  assert.deepEqual(payloads.map((p) => [p.sport, p.data.length, p.data[1023]]), [0, 1, 2, 3, 4].map((i) => [1000 + i, 1024, i]));
+});
+
+test('drop locations are right when consecutive drops alternate between places', () => {
+  const w = new Writer();
+  const D = LAYOUT.lb_drop_rec;
+  const places = [0xffffffff81234567n, 0xffffffff81234567n, 0xffffffffa0000010n, 0x1n, 0xffffffff81234567n];
+  for (const at of places) w.record(C.LB_REC_DROP, D.size, (o) => w.buf.writeBigUInt64LE(at, o + D.fields.location[0]));
+  const recs = createDecoder().decode(w.buf, w.len) as DropRecord[];
+  assert.deepEqual(recs.map((r) => r.location), places.map((p) => `0x${p.toString(16).padStart(16, '0')}`));
+});
+
 test('IPv6 text is RFC 5952 (as the WHATWG URL serializer writes it)', () => {
   const samples = ['::', '::1', 'fd6c:6b:c2::a', '2001:db8::1:0:0:1', '2001:db8:0:0:1::', '1:0:0:2:0:0:0:3', 'fe80::1:2:3:4', '2001:db8:1:2:3:4:5:6'];
   for (let i = 0; i < 200; i++) {
