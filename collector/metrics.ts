@@ -252,32 +252,38 @@ export function createCollectorMetrics(cfg: CollectorMetricsConfig, deps: { heal
     const text = icmpSummary(f.l4_protocol === 58, f.icmp_type, f.icmp_code);
     return [f.l4_protocol === 58 ? 'IPv6' : 'IPv4', text.slice(text.indexOf(' ') + 1)];
   });
-  // HTTP series by endpoints and (method, protocol, status, reporter) as small numbers.
+  // HTTP series by endpoints and (method, protocol, status, reporter) as small numbers. Methods come from the
+  // wire (any token a client sends), so the word table is bounded: past WORDS_MAX words, new ones share one id
+  // (label "other"), which also keeps every id below the 4096 the key packs it into.
+  const WORDS_MAX = 4095;
+  const OTHER = WORDS_MAX;
   const words = new Map<string, number>();
   const wordList: string[] = [];
   const wordId = (w: string): number => {
     let id = words.get(w);
     if (id === undefined) {
+      if (wordList.length >= WORDS_MAX) return OTHER;
       id = wordList.length;
       words.set(w, id);
       wordList.push(w);
     }
     return id;
   };
-  const httpKey = (method: string, protocol: string, code: number, reporter: number): number => ((wordId(method) * 64 + wordId(protocol)) * 1000 + code) * 2 + reporter;
+  const wordOf = (id: number): string => (id === OTHER ? 'other' : wordList[id] ?? '');
+  const httpKey = (method: string, protocol: string, code: number, reporter: number): number => ((wordId(method) * 4096 + wordId(protocol)) * 1000 + code) * 2 + reporter;
   const unpack = (key: number): { method: string; protocol: string; code: number; reporter: string } => {
     const reporter = key % 2 ? 'server' : 'client';
     const rest = Math.floor(key / 2);
     const code = rest % 1000;
     const mp = Math.floor(rest / 1000);
-    return { method: wordList[Math.floor(mp / 64)] ?? '', protocol: wordList[mp % 64] ?? '', code, reporter };
+    return { method: wordOf(Math.floor(mp / 4096)), protocol: wordOf(mp % 4096), code, reporter };
   };
   const httpReqCache = new PairCache(httpRequests, ctxIndex, (k, _f, ctx) => { const u = unpack(k); return [u.method, u.protocol, u.reporter, ...ctx]; });
   const httpRespCache = new PairCache(httpResponses, ctxIndex, (k, _f, ctx) => { const u = unpack(k); return [u.method, u.protocol, String(u.code), u.reporter, ...ctx]; });
   const httpDurCache = new PairCache(httpDuration, ctxIndex, (k, _f, ctx) => { const u = unpack(k); return [u.method, u.reporter, ...ctx]; });
 
   // DNS series by endpoints and (query types, rcode, answer count) as small numbers; labels made on a miss only.
-  // DNS words (query types, record types) apart from the HTTP ones: httpKey packs its word ids in 6 bits.
+  // DNS words (query types, record types) apart from the HTTP ones.
   const dnsWords = new Map<string, number>();
   const dnsWordList: string[] = [];
   const dnsWordId = (w: string): number => {
