@@ -33,7 +33,7 @@ function workload(): { batches: Buffer[]; bootTimeMs: number } {
   let seed = 12345;
   const rnd = (n: number): number => {
     seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-    return seed % n;
+    return (seed % n) | 0; // a small integer, as the kernel's ifindex and ports are (seed is a uint32: % alone gives a heap number)
   };
   for (let i = 0; i < CONNECTIONS; i++) {
     const a = rnd(PODS), b = (a + 1 + rnd(PODS - 1)) % PODS;
