@@ -81,7 +81,8 @@ struct lb_flow_rec {
 	__u8 _pad[4];
 };
 
-/* Followed by cap_len bytes of payload, then zero padding up to hdr.size. */
+/* Followed by cap_len bytes of payload, then unspecified bytes up to hdr.size (not zeroed: whatever the ring held;
+ * readers use cap_len). */
 struct lb_payload_rec {
 	struct lb_rec_hdr hdr;
 	struct lb_tuple tuple; /* as on the packet: src is the sender */
