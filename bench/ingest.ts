@@ -15,7 +15,8 @@
  *      Before it, the floor under the worker: a bare kafkajs consumer reading the same records (kafkajsFloor).
  *   4. Bytes on disk per flow in the raw table for DISK_BENCH_FLOWS (default 10,000,000) generated flows at
  *      3,000 flows/s (about 55 minutes of one cluster), inserted straight into ClickHouse, merged.
- * Set DISK_BENCH_FLOWS=0 or INGEST_BENCH_FLOWS=0 to skip a part; INGEST_BENCH_WORKER_NODE_ARGS passes node flags to
+ * Set DISK_BENCH_FLOWS=0 or INGEST_BENCH_FLOWS=0 to skip a part; INGEST_BENCH_MAX_ROWS and INGEST_BENCH_CONCURRENCY
+ * set the worker's batch.maxRows and insert.concurrency; INGEST_BENCH_WORKER_NODE_ARGS passes node flags to
  * the worker (`--cpu-prof --cpu-prof-dir=DIR` profiles it). Prints figures; asserts nothing about time.
  */
 import fs from 'node:fs';
@@ -49,6 +50,8 @@ const DISK_FLOWS = Number(process.env['DISK_BENCH_FLOWS'] ?? 10_000_000);
 const FORMAT_ROWS = Number(process.env['FORMAT_BENCH_ROWS'] ?? 200_000);
 const MAX_AGE = process.env['INGEST_BENCH_MAX_AGE'] ?? '5s';
 const CONCURRENCY = Number(process.env['INGEST_BENCH_CONCURRENCY'] ?? 2);
+/** batch.maxRows of the worker (default: ingest's own default). */
+const MAX_ROWS = process.env['INGEST_BENCH_MAX_ROWS'] ? Number(process.env['INGEST_BENCH_MAX_ROWS']) : undefined;
 /** What the collector publishes by default. */
 const COMPRESSION = (process.env['INGEST_BENCH_COMPRESSION'] ?? 'lz4') as Compression;
 /** Extra node flags for the worker process, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile it. */
@@ -180,7 +183,7 @@ async function endToEnd(ch: ClickHouseClient, url: string, brokers: string[], ch
     clickhouse: { url, database: db },
     retention: LONG_DAYS,
     // Batches are per partition: with 8 partitions, 1 s would make 8 inserts (56 parts over 7 tables) a second.
-    batch: { maxAge: MAX_AGE },
+    batch: { maxAge: MAX_AGE, ...(MAX_ROWS ? { maxRows: MAX_ROWS } : {}) },
     insert: { concurrency: CONCURRENCY },
     metrics: { enabled: false },
   };
@@ -221,7 +224,7 @@ async function endToEnd(ch: ClickHouseClient, url: string, brokers: string[], ch
   const [{ n, u }] = await (await ch.query({ query: `SELECT count() AS n, uniqExact(uuid) AS u FROM ${db}.flows`, format: 'JSONEachRow' })).json<{ n: string; u: string }>() as [{ n: string; u: string }];
   const log = fs.readFileSync(path.join(dir, 'worker.log'), 'utf8');
   fs.rmSync(dir, { recursive: true, force: true });
-  console.log(`end to end: one worker (lookback ingest) drained ${fmt(INGEST_FLOWS)} flows in ${fmt(wall, 1)} s = ${fmt(INGEST_FLOWS / wall)} flows/s sustained, process start included (batch.maxAge ${MAX_AGE}, insert.concurrency ${CONCURRENCY}; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')})`);
+  console.log(`end to end: one worker (lookback ingest) drained ${fmt(INGEST_FLOWS)} flows in ${fmt(wall, 1)} s = ${fmt(INGEST_FLOWS / wall)} flows/s sustained, process start included (batch.maxAge ${MAX_AGE}, batch.maxRows ${MAX_ROWS ?? 'default'}, insert.concurrency ${CONCURRENCY}; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')})`);
   console.log(`end to end: worker CPU ${fmt((cpuAtEnd * 1e6) / INGEST_FLOWS, 2)} us/flow (${fmt(cpuAtEnd, 1)} s, node start-up included); ClickHouse ${fmt((server * 1e6) / INGEST_FLOWS, 2)} us/flow; Kafka broker ${fmt((broker * 1e6) / INGEST_FLOWS, 2)} us/flow`);
   console.log(`end to end: worker ready ${fmt(startMs)} ms after spawn (node, schema check, topics, group join), first rows stored after ${fmt(firstRowAt - t1)} ms, peak RSS ${fmt(peakRss / 2 ** 20)} MiB`);
   console.log(`end to end: stored ${fmt(Number(n))} rows, ${fmt(Number(u))} distinct uuids (expected ${fmt(INGEST_FLOWS)}); ${/fastPath=true/.test(log) ? 'transcoder on' : 'transcoder OFF'}`);
