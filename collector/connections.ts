@@ -6,7 +6,7 @@
  * counters into deltas, who opened it (traffic direction), its lifecycle and the L7 requests awaiting a response.
  */
 
-import type { IP } from '../schemas/flow-types.js';
+import type { Endpoint, IP, Service } from '../schemas/flow-types.js';
 
 export type ConnState = 'open' | 'closed' | 'reset';
 
@@ -53,6 +53,20 @@ export interface Conn {
   pending: Map<number, PendingL7> | null;
   httpNext: number;
   httpDone: number;
+  /**
+   * Enrichment of the initiator (src) and responder (dst) ends, kept by the flow builder: valid while the resolver's
+   * generation is enrichGen (-1: none yet) ...
+   */
+  enrichGen: number;
+  srcEndpoint: Endpoint | null;
+  dstEndpoint: Endpoint | null;
+  srcService: Service | null;
+  dstService: Service | null;
+  /** ... and the DNS names while the DNS cache's generation is namesGen (-1: none yet) and before namesUntil (ms). */
+  namesGen: number;
+  namesUntil: number;
+  srcNames: string[];
+  dstNames: string[];
 }
 
 export interface ConnectionTableOptions {
@@ -92,6 +106,8 @@ class AddressIds {
     }
   }
 }
+
+const NO_NAMES: string[] = Object.freeze([]) as unknown as string[];
 
 /** Slot states in ConnectionTable.keys (the protocol word of a slot; a protocol is 0..255). */
 const EMPTY = -1;
@@ -162,6 +178,8 @@ export class ConnectionTable {
       proto, src, sport, dst, dport, owner, localInitiator: null, bytesOrig: 0, bytesReply: 0, packetsOrig: 0,
       packetsReply: 0, state: 'open', ended: false, lastSeenMs: nowMs, srttUs: null, firstMonoNs: -1, firstSeen: 0n,
       ipOrig: null, ipReply: null, seqOrig: -1, seqReply: -1, nextOrig: -1, nextReply: -1, pending: null, httpNext: 0, httpDone: 0,
+      enrichGen: -1, srcEndpoint: null, dstEndpoint: null, srcService: null, dstService: null,
+      namesGen: -1, namesUntil: 0, srcNames: NO_NAMES, dstNames: NO_NAMES,
     };
     const s = this.addrs.acquire(src);
     const d = this.addrs.acquire(dst);

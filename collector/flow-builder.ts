@@ -13,7 +13,7 @@
 import { FLOW_EVENTS, type DropRecord, type FlowRecord, type PayloadRecord, type ProbeRecord, type TcpRecord } from '../bpf/decode.js';
 import {
   deepFreeze, type CiliumEventType, type Endpoint, type Flow, type FlowEvent, type IP,
-  type NetworkInterface, type TraceReason, type TrafficDirection,
+  type NetworkInterface, type Service, type TraceReason, type TrafficDirection,
 } from '../schemas/flow-types.js';
 import { ConnectionTable, type Conn } from './connections.js';
 import { ciliumDropCode, ciliumDropReason } from './drop-reasons.js';
@@ -64,11 +64,17 @@ export interface LostNotice {
   timeNs: bigint;
 }
 
-const EVENT_TYPES = new Map<number, CiliumEventType>();
+/** Frozen event types by type and sub_type (arrays for the usual small numbers, a Map for any other). */
+const EVENT_TYPES: (CiliumEventType | undefined)[][] = [];
+const OTHER_EVENT_TYPES = new Map<number, CiliumEventType>();
 function eventType(type: number, sub: number): CiliumEventType {
+  if (type >= 0 && type < 256 && sub >= 0 && sub < 256 && (type | 0) === type && (sub | 0) === sub) {
+    const subs = (EVENT_TYPES[type] ??= []);
+    return (subs[sub] ??= Object.freeze({ type, sub_type: sub }));
+  }
   const k = type * 65536 + sub;
-  let e = EVENT_TYPES.get(k);
-  if (e === undefined) EVENT_TYPES.set(k, (e = Object.freeze({ type, sub_type: sub })));
+  let e = OTHER_EVENT_TYPES.get(k);
+  if (e === undefined) OTHER_EVENT_TYPES.set(k, (e = Object.freeze({ type, sub_type: sub })));
   return e;
 }
 
@@ -98,6 +104,8 @@ export class FlowBuilder {
   private readonly bootLo: number;
   private readonly bootHi: number;
   private nowMs = 0;
+  /** The resolver tells when its answers change: each connection keeps its ends' enrichment (see base()). */
+  private readonly cacheEnrichment: boolean;
   /** Kernel-loss notices since the last take (the pipeline turns them into LostEvents). */
   lost: LostNotice[] = [];
 
@@ -106,6 +114,7 @@ export class FlowBuilder {
     this.l7 = new L7Tracker(opts.l7, deps.dnsCache);
     this.emitter = deepFreeze({ name: 'lookback', version: opts.emitterVersion });
     this.nodeLabels = deepFreeze([...opts.nodeLabels]);
+    this.cacheEnrichment = typeof deps.resolver.generation === 'function';
     this.bootMs = Number(deps.bootTimeNs / 1_000_000n);
     if (deps.bootTimeNs < 0n || deps.bootTimeNs >= 2n ** 63n) throw new Error(`bootTimeNs out of range: ${deps.bootTimeNs}`);
     this.bootLo = Number(deps.bootTimeNs & 0xffffffffn);
@@ -146,10 +155,12 @@ export class FlowBuilder {
    * in BigInt arithmetic. Exact for any epoch time after 1970 (monoNs is a safe integer, >= 0).
    */
   private epochNs(monoNs: number): bigint {
-    const lo = this.bootLo + (monoNs % 4294967296);
+    // monoNs % 2^32 by a multiply and a subtraction (exact here) rather than fmod.
+    const hi = Math.floor(monoNs / 4294967296);
+    const lo = this.bootLo + (monoNs - hi * 4294967296);
     const carry = lo >= 4294967296 ? 1 : 0;
     EPOCH_HALVES[0] = lo - carry * 4294967296;
-    EPOCH_HALVES[1] = this.bootHi + Math.floor(monoNs / 4294967296) + carry;
+    EPOCH_HALVES[1] = this.bootHi + hi + carry;
     return EPOCH[0] as bigint;
   }
 
@@ -229,7 +240,7 @@ export class FlowBuilder {
     const tcpFlags = isEnd ? r.tcpFlagsOrig | r.tcpFlagsReply : r.pktFlags;
     const f = this.base(
       r.timeNs, r.proto, this.connIp(conn, reply, r.family),
-      reply ? r.dst : r.src, reply ? r.dport : r.sport, reply ? r.src : r.dst, reply ? r.sport : r.dport,
+      reply ? r.dst : r.src, reply ? r.dport : r.sport, reply ? r.src : r.dst, reply ? r.sport : r.dport, conn, reply,
     );
     f.flow_type = 'L3_L4';
     f.verdict = 'FORWARDED';
@@ -279,7 +290,7 @@ export class FlowBuilder {
   }
 
   private l7Flow(p: PayloadRecord, conn: Conn, reply: boolean, e: L7Event): Flow {
-    const f = this.base(p.timeNs, p.proto, this.connIp(conn, reply, p.family), p.src, p.sport, p.dst, p.dport);
+    const f = this.base(p.timeNs, p.proto, this.connIp(conn, reply, p.family), p.src, p.sport, p.dst, p.dport, conn, reply);
     f.flow_type = 'L7';
     f.verdict = 'FORWARDED';
     f.l7 = e;
@@ -305,7 +316,7 @@ export class FlowBuilder {
       this.stats.dropsIgnored++;
       return;
     }
-    const f = this.base(d.timeNs, d.proto, hit ? this.connIp(hit, hitReply, d.family) : this.newIp(d.src, d.dst, d.family), d.src, d.sport, d.dst, d.dport);
+    const f = this.base(d.timeNs, d.proto, hit ? this.connIp(hit, hitReply, d.family) : this.newIp(d.src, d.dst, d.family), d.src, d.sport, d.dst, d.dport, hit ?? null, hitReply);
     const reason = ciliumDropReason(d.reasonName);
     f.flow_type = 'L3_L4';
     f.verdict = 'DROPPED';
@@ -346,17 +357,57 @@ export class FlowBuilder {
     return Object.freeze({ source: this.ips.get(src), destination: this.ips.get(dst), source_xlated: null, ip_version: family === 6 ? 'IPv6' : 'IPv4', encrypted: false });
   }
 
-  /** The fields every event has, for a packet from src to dst. */
-  private base(timeNs: number, proto: number, ip: IP, src: string, sport: number, dst: string, dport: number): Flow {
+  /**
+   * The fields every event has, for a packet from src to dst. conn: the connection it belongs to (src is its
+   * responder when reply), whose cached enrichment is used while still valid; null for none.
+   */
+  private base(
+    timeNs: number, proto: number, ip: IP, src: string, sport: number, dst: string, dport: number, conn: Conn | null, reply: boolean,
+  ): Flow {
     const r = this.deps.resolver;
     const dns = this.deps.dnsCache;
     const t = this.epochNs(timeNs);
     const ms = this.bootMs + timeNs / 1e6;
-    const source: Endpoint = r.endpoint(src);
-    const destination: Endpoint = r.endpoint(dst);
-    const srcNames = dns.names(src, this.nowMs);
-    const dstNames = dns.names(dst, this.nowMs);
     const hasPorts = proto === 6 || proto === 17 || proto === 132;
+    let source: Endpoint, destination: Endpoint, sourceService: Service | null, destinationService: Service | null;
+    let sourceNames: string[], destinationNames: string[];
+    if (conn !== null && hasPorts && this.cacheEnrichment) {
+      // The connection's ends are src and dst (or dst and src for a reply): the same answers flow after flow,
+      // looked up again only when the store or the DNS cache changed (or a DNS name expired).
+      const gen = r.generation!();
+      if (conn.enrichGen !== gen) {
+        conn.srcEndpoint = r.endpoint(conn.src);
+        conn.dstEndpoint = r.endpoint(conn.dst);
+        conn.srcService = r.service(conn.src, conn.sport, conn.proto);
+        conn.dstService = r.service(conn.dst, conn.dport, conn.proto);
+        conn.enrichGen = gen;
+      }
+      const nowMs = this.nowMs;
+      if (conn.namesGen !== dns.generation || nowMs >= conn.namesUntil) {
+        const a = dns.names(conn.src, nowMs);
+        const aUntil = dns.lastValidUntil;
+        const b = dns.names(conn.dst, nowMs);
+        conn.srcNames = a.length ? (a as string[]) : EMPTY_NAMES;
+        conn.dstNames = b.length ? (b as string[]) : EMPTY_NAMES;
+        conn.namesUntil = Math.min(aUntil, dns.lastValidUntil);
+        conn.namesGen = dns.generation;
+      }
+      source = reply ? conn.dstEndpoint! : conn.srcEndpoint!;
+      destination = reply ? conn.srcEndpoint! : conn.dstEndpoint!;
+      sourceService = reply ? conn.dstService : conn.srcService;
+      destinationService = reply ? conn.srcService : conn.dstService;
+      sourceNames = reply ? conn.dstNames : conn.srcNames;
+      destinationNames = reply ? conn.srcNames : conn.dstNames;
+    } else {
+      source = r.endpoint(src);
+      destination = r.endpoint(dst);
+      const srcNames = dns.names(src, this.nowMs);
+      const dstNames = dns.names(dst, this.nowMs);
+      sourceService = hasPorts ? r.service(src, sport, proto) : null;
+      destinationService = hasPorts ? r.service(dst, dport, proto) : null;
+      sourceNames = srcNames.length ? (srcNames as string[]) : EMPTY_NAMES;
+      destinationNames = dstNames.length ? (dstNames as string[]) : EMPTY_NAMES;
+    }
     return {
       time_ns: t,
       uuid: this.uuids.next(ms),
@@ -379,10 +430,10 @@ export class FlowBuilder {
       icmp_code: 0,
       source,
       destination,
-      source_service: hasPorts ? r.service(src, sport, proto) : null,
-      destination_service: hasPorts ? r.service(dst, dport, proto) : null,
-      source_names: srcNames.length ? (srcNames as string[]) : EMPTY_NAMES,
-      destination_names: dstNames.length ? (dstNames as string[]) : EMPTY_NAMES,
+      source_service: sourceService,
+      destination_service: destinationService,
+      source_names: sourceNames,
+      destination_names: destinationNames,
       l7: null,
       traffic_direction: 'TRAFFIC_DIRECTION_UNKNOWN',
       is_reply: null,

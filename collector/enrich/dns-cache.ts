@@ -24,6 +24,13 @@ const EMPTY: readonly string[] = Object.freeze([]);
 export class DnsCache {
   private readonly map = new Map<string, Entry>();
   evicted = 0;
+  /** Bumped by every change to the cache (learn, eviction, expiry): see names(). */
+  generation = 0;
+  /**
+   * Until when (ms) the last names() answer stays valid if `generation` does not change: the earliest expiry of its
+   * names (Infinity for an address without names: only learn() gives it some).
+   */
+  lastValidUntil = Infinity;
 
   constructor(private readonly opts: DnsCacheOptions) {}
 
@@ -37,6 +44,7 @@ export class DnsCache {
     if (!clean) return;
     const ttlMs = Math.min(Math.max(ttlSeconds * 1000, this.opts.minTtlMs), this.opts.maxTtlMs);
     const expiry = nowMs + ttlMs;
+    this.generation++;
     let e = this.map.get(ip);
     if (e === undefined) {
       e = { names: [], expires: [], soonest: Infinity, frozen: EMPTY };
@@ -46,6 +54,8 @@ export class DnsCache {
     const at = e.names.indexOf(clean);
     if (at >= 0) {
       e.expires[at] = Math.max(e.expires[at]!, expiry);
+      // Only an expiry changed: the names (and their frozen array) stay.
+      e.soonest = Math.min(...e.expires);
     } else {
       if (e.names.length >= this.opts.maxNamesPerIp) {
         // Drop the name that expires first.
@@ -56,8 +66,8 @@ export class DnsCache {
       }
       e.names.push(clean);
       e.expires.push(expiry);
+      this.refresh(e, nowMs);
     }
-    this.refresh(e, nowMs);
     this.map.set(ip, e);
     while (this.map.size > this.opts.maxEntries) {
       const oldest = this.map.keys().next().value as string;
@@ -69,8 +79,15 @@ export class DnsCache {
   /** The names `ip` had in answers still within their TTL at nowMs (sorted; a shared frozen array). */
   names(ip: string, nowMs: number): readonly string[] {
     const e = this.map.get(ip);
-    if (e === undefined) return EMPTY;
-    if (nowMs < e.soonest) return e.frozen;
+    if (e === undefined) {
+      this.lastValidUntil = Infinity;
+      return EMPTY;
+    }
+    if (nowMs < e.soonest) {
+      this.lastValidUntil = e.soonest;
+      return e.frozen;
+    }
+    this.generation++;
     for (let i = e.names.length - 1; i >= 0; i--) {
       if (e.expires[i]! <= nowMs) {
         e.names.splice(i, 1);
@@ -79,9 +96,11 @@ export class DnsCache {
     }
     if (e.names.length === 0) {
       this.map.delete(ip);
+      this.lastValidUntil = Infinity;
       return EMPTY;
     }
     this.refresh(e, nowMs);
+    this.lastValidUntil = e.soonest;
     return e.frozen;
   }
 

@@ -83,6 +83,8 @@ export function createEndpointStore(opts: EndpointStoreOptions): EndpointStore {
   let svcDirty = false;
   let svcBuiltAt = 0;
   const rebuildMs = opts.serviceRebuildMs ?? 200;
+  /** Bumped by every change that may change an answer of endpoint() or service() (see EndpointResolver.generation). */
+  let gen = 0;
 
   const key = (ns: string, name: string): string => `${ns}/${name}`;
 
@@ -142,6 +144,7 @@ export function createEndpointStore(opts: EndpointStoreOptions): EndpointStore {
     }
     svcIndex = index;
     svcDirty = false;
+    gen++;
     svcBuiltAt = Date.now();
   }
 
@@ -174,11 +177,16 @@ export function createEndpointStore(opts: EndpointStoreOptions): EndpointStore {
       const m = svcIndex.get(ip);
       return m === undefined ? null : m.get(svcKey(port, proto)) ?? null;
     },
+    generation() {
+      if (svcDirty && Date.now() - svcBuiltAt >= rebuildMs) rebuildServices();
+      return gen;
+    },
     isLocal(ip) {
       const hit = byIp.get(ip);
       return hit !== undefined ? hit.local : hostIps.has(ip);
     },
     upsertPod(pod) {
+      gen++;
       const k = key(pod.namespace, pod.name);
       const old = pods.get(k);
       if (old) unindexPod(k, old);
@@ -187,6 +195,7 @@ export function createEndpointStore(opts: EndpointStoreOptions): EndpointStore {
       svcDirty = true;
     },
     deletePod(ns, name) {
+      gen++;
       const k = key(ns, name);
       const old = pods.get(k);
       if (!old) return;
@@ -196,36 +205,48 @@ export function createEndpointStore(opts: EndpointStoreOptions): EndpointStore {
       for (const cb of deleted) cb(ns, name);
     },
     upsertService(svc) {
+      gen++;
       services.set(key(svc.namespace, svc.name), svc);
       svcDirty = true;
     },
     deleteService(ns, name) {
+      gen++;
       services.delete(key(ns, name));
       svcDirty = true;
     },
     upsertEndpointSlice(slice) {
+      gen++;
       slices.set(key(slice.namespace, slice.name), slice);
       svcDirty = true;
     },
     deleteEndpointSlice(ns, name) {
+      gen++;
       slices.delete(key(ns, name));
       svcDirty = true;
     },
     upsertNode(node) {
+      gen++;
       nodes.set(node.name, node);
       refreshNodes();
     },
     deleteNode(name) {
+      gen++;
       nodes.delete(name);
       refreshNodes();
     },
     upsertNamespace(ns) {
       const before = JSON.stringify(namespaces.get(ns.name)?.labels ?? {});
       namespaces.set(ns.name, ns);
-      if (JSON.stringify(ns.labels) !== before) refreshNamespace(ns.name);
+      if (JSON.stringify(ns.labels) !== before) {
+        gen++;
+        refreshNamespace(ns.name);
+      }
     },
     deleteNamespace(name) {
-      if (namespaces.delete(name)) refreshNamespace(name);
+      if (namespaces.delete(name)) {
+        gen++;
+        refreshNamespace(name);
+      }
     },
     onPodDeleted(cb) {
       deleted.push(cb);

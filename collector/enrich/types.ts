@@ -69,6 +69,11 @@ export interface EndpointResolver {
   service(ip: string, port: number, proto: number): Service | null;
   /** True when the address belongs to a pod on this node, or to this node. */
   isLocal(ip: string): boolean;
+  /**
+   * Optional: a number that changes whenever an answer of endpoint() or service() may have changed (and applies any
+   * change due, as service() would). While it stays the same, callers may keep the answers they got.
+   */
+  generation?(): number;
 }
 
 /** What a source tells the store. A source that lists everything again (a relist, a file reload) uses replace*. */

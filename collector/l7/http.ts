@@ -59,35 +59,54 @@ const isDigit = (c: number): boolean => c >= 48 && c <= 57;
 /** `wanted`: lower-case names of the headers to keep. */
 export function parseHttp(buf: Buffer, wanted: ReadonlySet<string>): HttpParse {
   if (buf.length < 4) return 'skip';
-  const text = buf.toString('latin1');
-  if (text.startsWith('HTTP/')) {
-    // The status line, /^(HTTP\/1\.[01]) (\d{3})(?: |$)/ checked by hand: no line, match or group strings made.
-    const eol = text.indexOf('\r\n');
-    const end = eol < 0 ? text.length : eol;
-    const minor = text.charCodeAt(7);
-    const ok = end >= 12 && text.startsWith('HTTP/1.') && (minor === 48 || minor === 49) && text.charCodeAt(8) === 32
-      && isDigit(text.charCodeAt(9)) && isDigit(text.charCodeAt(10)) && isDigit(text.charCodeAt(11))
-      && (end === 12 || text.charCodeAt(12) === 32);
+  const n = buf.length;
+  if (n >= 5 && buf[0] === 72 && buf[1] === 84 && buf[2] === 84 && buf[3] === 80 && buf[4] === 47) {
+    // "HTTP/": the status line, /^(HTTP\/1\.[01]) (\d{3})(?: |$)/ checked by hand on the bytes (latin1: one byte,
+    // one character). No text is made unless headers are wanted.
+    let eol = -1;
+    for (let i = 5; i + 1 < n; i++) {
+      if (buf[i] === 13 && buf[i + 1] === 10) {
+        eol = i;
+        break;
+      }
+    }
+    const end = eol < 0 ? n : eol;
+    const minor = buf[7]!;
+    const ok = end >= 12 && buf[5] === 49 && buf[6] === 46 && (minor === 48 || minor === 49) && buf[8] === 32
+      && isDigit(buf[9]!) && isDigit(buf[10]!) && isDigit(buf[11]!) && (end === 12 || buf[12] === 32);
     if (!ok) return eol < 0 && end < 13 ? 'truncated' : 'malformed';
-    const code = (text.charCodeAt(9) - 48) * 100 + (text.charCodeAt(10) - 48) * 10 + (text.charCodeAt(11) - 48);
-    const headers = eol < 0 ? [] : readHeaders(text, eol + 2, wanted, null);
+    const code = (buf[9]! - 48) * 100 + (buf[10]! - 48) * 10 + (buf[11]! - 48);
+    const headers = eol < 0 || wanted.size === 0 ? [] : readHeaders(buf.toString('latin1'), eol + 2, wanted, null);
     return { kind: 'response', protocol: minor === 49 ? HTTP_11 : HTTP_10, code, headers };
   }
+  const text = buf.toString('latin1');
   const sp = text.indexOf(' ');
   if (sp < 3 || sp > 7 || !METHODS.has(text.slice(0, sp))) return 'skip';
   const eol = text.indexOf('\r\n');
   if (eol < 0) return 'truncated';
-  const m = /^([A-Z]+) (\S+) (HTTP\/1\.[01])$/.exec(text.slice(0, eol));
-  if (!m) return 'malformed';
+  // The request line, /^([A-Z]+) (\S+) (HTTP\/1\.[01])$/ checked by hand: the method (a known one, so [A-Z]+) and
+  // its space are checked above; the target runs to the next whitespace, which must be the space before the
+  // version that ends the line.
+  let t = sp + 1;
+  while (t < eol && !isSpace(text.charCodeAt(t))) t++;
+  if (t === sp + 1 || t !== eol - 9 || text.charCodeAt(t) !== 32 || !text.startsWith('HTTP/1.', t + 1)) return 'malformed';
+  const minor = text.charCodeAt(eol - 1);
+  if (minor !== 48 && minor !== 49) return 'malformed';
   const found = { host: '' };
   const headers = readHeaders(text, eol + 2, wanted, found);
   // The protocol as one of two constant strings: metrics look it up by value, and a constant's hash is known.
-  return { kind: 'request', method: m[1]!, target: m[2]!, protocol: m[3] === HTTP_11 ? HTTP_11 : HTTP_10, host: found.host, headers };
+  return { kind: 'request', method: text.slice(0, sp), target: text.slice(sp + 1, t), protocol: minor === 49 ? HTTP_11 : HTTP_10, host: found.host, headers };
+}
+
+/** What \s matches among latin1 characters: tab, LF, VT, FF, CR, space and no-break space. */
+function isSpace(c: number): boolean {
+  return (c >= 9 && c <= 13) || c === 32 || c === 160;
 }
 
 /** Hubble's HTTP.url: the absolute URL, built from the Host header (or the server address) and the target. */
 export function requestUrl(req: HttpRequest, serverIp: string, serverPort: number): string {
-  if (/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(req.target)) return req.target;
+  // (An origin-form target starts with '/', never with the scheme's letter: no need to try the pattern.)
+  if (req.target.charCodeAt(0) !== 47 && /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(req.target)) return req.target;
   let host = req.host;
   if (!host) {
     const ip = serverIp.includes(':') ? `[${serverIp}]` : serverIp;
