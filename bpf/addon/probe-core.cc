@@ -130,7 +130,7 @@ ProbeCore::ProbeCore(const ProbeOptions& opts) : flowCapacity_(opts.flowCapacity
 
 ProbeCore::~ProbeCore() { close(); }
 
-void ProbeCore::loadObject(const ObjectSpec& spec, const ProbeOptions& opts) {
+void ProbeCore::loadObject(const ObjectSpec& spec, const ProbeOptions& opts, bool withShared) {
   if (access(spec.path.c_str(), R_OK) != 0) {
     throw ProbeError("missing_dependency", "the BPF object " + spec.path +
                                                " is missing: build it with `bash scripts/setup-bpf.sh` (part of "
@@ -173,13 +173,21 @@ void ProbeCore::loadObject(const ObjectSpec& spec, const ProbeOptions& opts) {
   // lb_tc finds its direction through the bpf_cast_to_kern_ctx kfunc (Linux 6.2+); without it, leave it unloaded
   // and attach the per-direction programs everywhere.
   bpf_program* bothWays = spec.role == "flow" ? bpf_object__find_program_by_name(obj, "lb_tc") : nullptr;
-  if (bothWays && !kernelHasCastToKernCtx(opts.btfPath)) {
+  if (bothWays && (!withShared || !kernelHasCastToKernCtx(opts.btfPath))) {
     bpf_program__set_autoload(bothWays, false);
     bothWays = nullptr;
   }
 
   g_libbpfLog.clear();
   int err = bpf_object__load(obj);
+  if (err && bothWays) {
+    // lb_tc is verified only on the kernels we test; another kernel's verifier may refuse it while it takes the
+    // per-direction programs. libbpf cannot load an object twice: open it again without lb_tc.
+    bpf_object__close(obj);
+    objects_.pop_back();
+    loadObject(spec, opts, false);
+    return;
+  }
   if (err) throwLoadError(spec.path, -err, g_libbpfLog);
 
   for (auto& s : shared)

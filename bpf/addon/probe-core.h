@@ -95,7 +95,9 @@ class ProbeCore {
     std::string path;
     bpf_object* obj;
   };
-  void loadObject(const ObjectSpec& spec, const ProbeOptions& opts);
+  // withShared: load lb_tc (one program for both TCX directions) when the kernel seems to support it; a load that
+  // fails with it is tried again without it.
+  void loadObject(const ObjectSpec& spec, const ProbeOptions& opts, bool withShared = true);
   void attachTracing(const Loaded& l);
   // The program to attach: the one shared by both directions for TCX links where the kernel could load it,
   // otherwise (and always for cls_bpf filters) the one for the direction.
