@@ -30,6 +30,7 @@ import { retentionVars } from '../common/clickhouse/retention.js';
 import { FLOW_INSERT_COLUMN_LIST, flowToRow, FLOW_INSERT_COLUMNS } from '../common/flow-row.js';
 import { parseConfig } from '../common/config.js';
 import { compressionType, registerKafkaCodecs, type Compression } from '../common/kafka-codecs.js';
+import { procStat } from '../common/proc.js';
 import { spawnSupervised } from '../common/stack/child.js';
 import { startLocalStack } from '../common/stack/index.js';
 import { ingestSpec } from '../ingest/config.js';
@@ -62,8 +63,8 @@ const fmt = (n: number, d = 0): string => n.toLocaleString('en-US', { maximumFra
 
 /** CPU seconds (user + system) of a process, from /proc. */
 function procCpuSeconds(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const fields = procStat(pid);
+  if (!fields) throw new Error(`process ${pid} is gone`);
   return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (100 Hz)
 }
 

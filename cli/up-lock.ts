@@ -5,15 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { LookbackError } from '../common/errors.js';
-
-function processStart(pid: number): string | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
+import { processStart } from '../common/proc.js';
 
 export interface DataDirLock {
   release(): void;

@@ -17,6 +17,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { processStart } from './proc.js';
 import { spawnSupervised, type SupervisedChild } from './stack/child.js';
 
 const run = promisify(execFile);
@@ -72,16 +73,6 @@ export interface PodNetworkOptions {
 interface State {
   pid: number;
   start: string;
-}
-
-function processStart(pid: number): string | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Field 22 (starttime), counted after the parenthesised command name.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
 }
 
 function ownerAlive(id: string): boolean {

@@ -140,29 +140,32 @@ export function createAnalytics(client: ClickHouseClient, settings: ClickHouseSe
     return earliest.p;
   };
 
+  /**
+   * A table covers a window from `since` when it holds data from then on (within one step), or from when the raw
+   * data starts on a young installation; an empty table covers only an empty raw table.
+   */
+  function covers(mins: Map<string, bigint | null>, table: string, since: bigint, step: bigint): boolean {
+    const m = mins.get(table) ?? null;
+    const rawMin = mins.get('flows') ?? null;
+    const startsBy = rawMin === null || since > rawMin ? since : rawMin;
+    return m === null ? rawMin === null : m <= startsBy + step;
+  }
+
   async function chooseSource(win: TimeWindow, minBuckets: number): Promise<Source> {
     const mins = await earliestRows();
-    const rawMin = mins.get('flows') ?? null;
     for (const r of ROLLUPS) {
       const step = BigInt(r.stepSeconds) * NS;
       if (win.until - win.since < BigInt(minBuckets) * step) continue;
       const since = (win.since / step) * step;
       const until = ((win.until + step - 1n) / step) * step;
-      const m = mins.get(r.table) ?? null;
-      const startsBy = rawMin === null || since > rawMin ? since : rawMin;
-      if (m === null ? rawMin === null : m <= startsBy + step) return { table: r.table, stepSeconds: r.stepSeconds, since, until };
+      if (covers(mins, r.table, since, step)) return { table: r.table, stepSeconds: r.stepSeconds, since, until };
     }
     return { table: 'flows', stepSeconds: 0, since: win.since, until: win.until };
   }
 
-  /** An L7 roll-up answers when it holds data from the window's start (as chooseSource decides). */
+  /** An L7 roll-up answers when it covers the window chosen for the flow roll-up of the same step. */
   async function l7RollupCovers(table: string, src: Source): Promise<boolean> {
-    const mins = await earliestRows();
-    const m = mins.get(table) ?? null;
-    const rawMin = mins.get('flows') ?? null;
-    const step = BigInt(src.stepSeconds) * NS;
-    const startsBy = rawMin === null || src.since > rawMin ? src.since : rawMin;
-    return m === null ? rawMin === null : m <= startsBy + step;
+    return covers(await earliestRows(), table, src.since, BigInt(src.stepSeconds) * NS);
   }
 
   async function rows<T>(query: string, params: ParamBag): Promise<T[]> {

@@ -15,7 +15,7 @@ import { createFlowCodec } from '../schemas/avro-codec.js';
 import { generateFlows } from '../bench/flowgen.js';
 import { ensureStack, uniqueName } from './helpers.js';
 import {
-  assertRollupsMatchRaw, chClient, configTree, createTopic, encodeAll, ingestConfig, kafkaClient, migratedDatabase, publish,
+  assertRollupsMatchRaw, chClient, committedTotal, configTree, createTopic, encodeAll, ingestConfig, kafkaClient, migratedDatabase, publish,
   rowCounts, startWorker, waitFor, writeConfigFile,
 } from './ingest-harness.js';
 
@@ -40,17 +40,6 @@ async function flowsFor(seed: number, n: number): Promise<Buffer[]> {
   const codec = await createFlowCodec({ framing: 'single-object' });
   const end = Date.now();
   return encodeAll(codec, [...generateFlows({ seed, count: n, start: end - 10 * 60_000, end })]);
-}
-
-async function committedTotal(groupId: string, topic: string): Promise<number> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const [t] = await admin.fetchOffsets({ groupId, topics: [topic] });
-    return (t?.partitions ?? []).reduce((s, p) => s + Math.max(0, Number(p.offset)), 0);
-  } finally {
-    await admin.disconnect();
-  }
 }
 
 describe('ingest: exactly the published flows', () => {
@@ -78,7 +67,7 @@ describe('ingest: exactly the published flows', () => {
     assert.equal(stats.deadLetters, 0);
     assert.ok(stats.fastPath, 'current-schema records take the transcoder path');
     assert.equal(stats.transcoded, N);
-    assert.equal(await committedTotal(topic, topic), N, 'every stored record is committed');
+    assert.equal(await committedTotal(kafka, topic, topic), N, 'every stored record is committed');
     await assertRollupsMatchRaw(ch, database);
   });
 
@@ -96,7 +85,7 @@ describe('ingest: exactly the published flows', () => {
     try {
       await waitFor('the first rows', async () => (await rowCounts(ch, database)).rows >= 10_000, 60_000, 50);
       await second.start(); // a rebalance: the first worker drops what it holds for the partitions it loses
-      await waitFor('all records committed', async () => (await committedTotal(topic, topic)) >= N, 90_000);
+      await waitFor('all records committed', async () => (await committedTotal(kafka, topic, topic)) >= N, 90_000);
     } finally {
       await Promise.all([first.stop(), second.stop()]);
     }
@@ -119,12 +108,12 @@ describe('ingest: exactly the published flows', () => {
     try {
       await waitFor('every record taken', async () => ingest.stats().recordsTaken >= N, 60_000);
       assert.equal((await rowCounts(ch, database)).rows, 0, 'nothing stored before the stop');
-      assert.equal(await committedTotal(topic, topic), 0, 'nothing committed before the stop');
+      assert.equal(await committedTotal(kafka, topic, topic), 0, 'nothing committed before the stop');
     } finally {
       await ingest.stop();
     }
     assert.deepEqual(await rowCounts(ch, database), { rows: N, distinct: N });
-    assert.equal(await committedTotal(topic, topic), N);
+    assert.equal(await committedTotal(kafka, topic, topic), N);
   });
 
   it('stores exactly N rows when the worker process is SIGKILLed twice mid-run and restarted', async () => {
@@ -150,7 +139,7 @@ describe('ingest: exactly the published flows', () => {
         await waitFor('the killed worker to exit', async () => !worker.isRunning(), 10_000, 20);
         worker = startWorker(file, logFile);
       }
-      await waitFor('all records committed', async () => (await committedTotal(topic, topic)) >= N, 120_000);
+      await waitFor('all records committed', async () => (await committedTotal(kafka, topic, topic)) >= N, 120_000);
       await waitFor('all rows', async () => (await rowCounts(ch, database)).rows >= N, 30_000);
     } finally {
       await worker.stop(15_000);

@@ -146,6 +146,18 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
   }
 }
 
+/** The offsets a consumer group has committed on a topic, summed over its partitions. */
+export async function committedTotal(kafka: Kafka, groupId: string, topic: string): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const [t] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    return (t?.partitions ?? []).reduce((s, p) => s + Math.max(0, Number(p.offset)), 0);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 export async function rowCounts(client: ClickHouseClient, database: string): Promise<{ rows: number; distinct: number }> {
   const rs = await client.query({ query: `SELECT count() AS rows, uniqExact(uuid) AS distinct FROM ${database}.flows`, format: 'JSONEachRow' });
   const [r] = await rs.json<{ rows: string; distinct: string }>();

@@ -23,7 +23,7 @@ import { createRegistryClient } from '../schemas/registry-client.js';
 import { valueSubject } from '../schemas/topics.js';
 import { generateFlows } from '../bench/flowgen.js';
 import { ensureStack, uniqueName } from './helpers.js';
-import { chClient, createTopic, encodeAll, ingestConfig, kafkaClient, migratedDatabase, publish, readTopic, waitFor } from './ingest-harness.js';
+import { chClient, committedTotal, createTopic, encodeAll, ingestConfig, kafkaClient, migratedDatabase, publish, readTopic, waitFor } from './ingest-harness.js';
 
 let kafka: Kafka;
 let ch: ClickHouseClient;
@@ -50,17 +50,6 @@ function recentFlows(seed: number, n: number): Flow[] {
 async function storedUuids(database: string): Promise<Set<string>> {
   const rs = await ch.query({ query: `SELECT toString(uuid) AS u FROM ${database}.flows`, format: 'JSONEachRow' });
   return new Set((await rs.json<{ u: string }>()).map((r) => r.u));
-}
-
-async function committedTotal(groupId: string, topic: string): Promise<number> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const [t] = await admin.fetchOffsets({ groupId, topics: [topic] });
-    return (t?.partitions ?? []).reduce((s, p) => s + Math.max(0, Number(p.offset)), 0);
-  } finally {
-    await admin.disconnect();
-  }
 }
 
 describe('ingest: records', () => {
@@ -109,7 +98,7 @@ describe('ingest: records', () => {
     const ingest = createIngest(ingestConfig({ brokers, topic, groupId: topic, clickhouseUrl, database, registryUrl }, { 'limits.maxRecordBytes': 8192, 'limits.maxStringBytes': 2048 }), { metrics });
     await ingest.start();
     try {
-      await waitFor('every record committed', async () => (await committedTotal(topic, topic)) >= values.length, 60_000);
+      await waitFor('every record committed', async () => (await committedTotal(kafka, topic, topic)) >= values.length, 60_000);
     } finally {
       await ingest.stop();
     }
@@ -170,7 +159,7 @@ describe('ingest: records', () => {
     const ingest = createIngest(ingestConfig({ brokers, topic, groupId: topic, clickhouseUrl, database, registryUrl }, { 'batch.maxRows': 100_000 }));
     await ingest.start();
     try {
-      await waitFor('every record committed', async () => (await committedTotal(topic, topic)) >= total, 90_000);
+      await waitFor('every record committed', async () => (await committedTotal(kafka, topic, topic)) >= total, 90_000);
     } finally {
       await ingest.stop();
     }
@@ -210,7 +199,7 @@ describe('ingest: records', () => {
     const ingest = createIngest(ingestConfig({ brokers, topic, groupId: topic, clickhouseUrl, database, registryUrl }));
     await ingest.start();
     try {
-      await waitFor('every record committed', async () => (await committedTotal(topic, topic)) >= values.length, 60_000);
+      await waitFor('every record committed', async () => (await committedTotal(kafka, topic, topic)) >= values.length, 60_000);
     } finally {
       await ingest.stop();
     }

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { procStat } from '../common/proc.js';
 import { spawnSupervised, type SupervisedChild } from '../common/stack/child.js';
 
 const run = promisify(execFile);
@@ -104,13 +105,8 @@ export async function eventually<T>(fn: () => Promise<T>, timeoutMs: number): Pr
 export interface ProcessRef { pid: number; start: string; cmd: string }
 
 function stat(pid: number): { ppid: number; start: string } | undefined {
-  try {
-    const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return { ppid: Number(f[1]), start: f[19] ?? '' };
-  } catch {
-    return undefined;
-  }
+  const f = procStat(pid);
+  return f ? { ppid: Number(f[1]), start: f[19] ?? '' } : undefined;
 }
 
 /** The process and all its descendants, now. */

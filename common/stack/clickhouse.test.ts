@@ -9,6 +9,7 @@ import { after, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { isLookbackError } from '../errors.js';
+import { procStat } from '../proc.js';
 import { CHDB_PACKAGE, CHDB_VERSION, locateChdbLibrary, startClickHouse, type LocalClickHouse } from './clickhouse.js';
 
 // These tests are about the launcher itself (restart, parent death), so they start their own servers rather
@@ -30,12 +31,8 @@ const mb = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
 
 /** Alive means a process that is not a zombie: a reparented child may wait a moment to be reaped. */
 function isAlive(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
+  const f = procStat(pid);
+  return f !== undefined && f[0] !== 'Z';
 }
 
 async function waitFor(what: string, check: () => boolean, timeoutMs: number): Promise<void> {
