@@ -16,7 +16,7 @@
  *   4. Bytes on disk per flow in the raw table for DISK_BENCH_FLOWS (default 10,000,000) generated flows at
  *      3,000 flows/s (about 55 minutes of one cluster), inserted straight into ClickHouse, merged.
  * Set DISK_BENCH_FLOWS=0 or INGEST_BENCH_FLOWS=0 to skip a part; INGEST_BENCH_MAX_ROWS and INGEST_BENCH_CONCURRENCY
- * set the worker's batch.maxRows and insert.concurrency; INGEST_BENCH_WORKER_NODE_ARGS passes node flags to
+ * set the worker's batch.maxRows and insert.concurrency, INGEST_BENCH_FETCH_BYTES its Kafka fetch sizes; INGEST_BENCH_WORKER_NODE_ARGS passes node flags to
  * the worker (`--cpu-prof --cpu-prof-dir=DIR` profiles it). Prints figures; asserts nothing about time.
  */
 import fs from 'node:fs';
@@ -53,6 +53,11 @@ const MAX_AGE = process.env['INGEST_BENCH_MAX_AGE'] ?? '5s';
 const CONCURRENCY = Number(process.env['INGEST_BENCH_CONCURRENCY'] ?? 2);
 /** batch.maxRows of the worker (default: ingest's own default). */
 const MAX_ROWS = process.env['INGEST_BENCH_MAX_ROWS'] ? Number(process.env['INGEST_BENCH_MAX_ROWS']) : undefined;
+/**
+ * The worker's kafka.maxBytesPerPartition and kafka.maxBytes as "PER_PARTITION,TOTAL" bytes (default: ingest's own
+ * defaults); the kafkajs floor consumer uses the same.
+ */
+const FETCH_BYTES = process.env['INGEST_BENCH_FETCH_BYTES']?.split(',').map(Number);
 /** What the collector publishes by default. */
 const COMPRESSION = (process.env['INGEST_BENCH_COMPRESSION'] ?? 'lz4') as Compression;
 /** Extra node flags for the worker process, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile it. */
@@ -180,7 +185,7 @@ async function endToEnd(ch: ClickHouseClient, url: string, brokers: string[], ch
 
   const db = await freshDb(ch, 'bench_e2e');
   const config = {
-    kafka: { brokers, topic, groupId: topic, sessionTimeout: '10s' },
+    kafka: { brokers, topic, groupId: topic, sessionTimeout: '10s', ...(FETCH_BYTES ? { maxBytesPerPartition: FETCH_BYTES[0], maxBytes: FETCH_BYTES[1] } : {}) },
     clickhouse: { url, database: db },
     retention: LONG_DAYS,
     // Batches are per partition: with 8 partitions, 1 s would make 8 inserts (56 parts over 7 tables) a second.
@@ -236,8 +241,9 @@ async function endToEnd(ch: ClickHouseClient, url: string, brokers: string[], ch
  * record decoding) and does nothing with it. The floor under the worker's CPU per flow.
  */
 async function kafkajsFloor(kafka: kafkajs.Kafka, topic: string): Promise<void> {
-  // The fetch sizes of ingest's defaults (ingest/config.ts).
-  const consumer = kafka.consumer({ groupId: `${topic}.floor`, maxBytesPerPartition: 4 << 20, maxBytes: 32 << 20 });
+  // The worker's fetch sizes (ingest's defaults, ingest/config.ts, unless INGEST_BENCH_FETCH_BYTES sets them).
+  const { kafka: fetch } = parseConfig(ingestSpec, { kafka: FETCH_BYTES ? { maxBytesPerPartition: FETCH_BYTES[0], maxBytes: FETCH_BYTES[1] } : {} });
+  const consumer = kafka.consumer({ groupId: `${topic}.floor`, maxBytesPerPartition: fetch.maxBytesPerPartition, maxBytes: fetch.maxBytes, maxWaitTimeInMs: fetch.maxWaitTime });
   await consumer.connect();
   await consumer.subscribe({ topics: [topic], fromBeginning: true });
   let n = 0;
@@ -262,7 +268,7 @@ async function kafkajsFloor(kafka: kafkajs.Kafka, topic: string): Promise<void> 
   const cpu = process.cpuUsage(cpu0);
   const secs = (performance.now() - t0) / 1000;
   await consumer.disconnect();
-  console.log(`kafkajs alone (consume, ${COMPRESSION} decompression, record decoding; nothing else): ${fmt(((cpu.user + cpu.system) / n), 2)} us CPU/flow, ${fmt(n / secs)} flows/s in this process (${fmt(bytes / n)} B each)`);
+  console.log(`kafkajs alone (consume, ${COMPRESSION} decompression, record decoding; nothing else): ${fmt(((cpu.user + cpu.system) / n), 2)} us CPU/flow, ${fmt(n / secs)} flows/s in this process (${fmt(bytes / n)} B each; fetch ${fmt(fetch.maxBytesPerPartition)} B/partition, ${fmt(fetch.maxBytes)} B/request)`);
 }
 
 async function count(ch: ClickHouseClient, db: string): Promise<number> {

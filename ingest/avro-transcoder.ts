@@ -1,7 +1,9 @@
 /**
  * Avro record bytes (flow schema v1) straight to a RowBinary row in FLOW_INSERT_COLUMNS order, without building a
  * Flow: strings and addresses are copied byte for byte, varints become fixed-width integers. It is ingest's hot
- * path: decoding into objects and encoding them again cost about 4 us per flow here, this about a fifth of it.
+ * path: decoding into objects and encoding them again costs about 6 us per flow (bench/ingest.ts, "encoding"), this
+ * under 2 us. Endpoints are transcoded every time: remembering their rows (a hash, a native compare and a native
+ * copy per endpoint) cost about as much as transcoding them with the word copies below.
  *
  * It reads exactly one writer schema, the one it was written for (FLOW_V1), and is used only when that is also the
  * current schema (the reader): records of any other writer go through the codec's schema resolution and
@@ -13,6 +15,7 @@ import { FLOW_SCHEMA_NAME } from '../schemas/flow-schema.js';
 import { invalidFlow, outOfRange, MAC_MAX, U16, U32, U8, type FlowLimits } from './limits.js';
 import { encodeRowBinaryString, RowBinaryWriter } from './row-binary.js';
 import { DNS_DEFAULTS, HTTP_DEFAULTS, KAFKA_DEFAULTS } from './flow-row-binary.js';
+import { FLOW_INSERT_COLUMNS } from '../common/flow-row.js';
 
 /** The schema version this transcoder reads. */
 export const TRANSCODER_SCHEMA_VERSION = 1;
@@ -72,79 +75,56 @@ export function shapeOf(schema: unknown): string {
 }
 
 const TWO32 = 0x1_0000_0000;
-/** Distinct endpoints (and node label sets) remembered; a cluster has a few thousand pods. */
-const CACHE_MAX = 20_000;
-
-interface Run {
-  avro: Buffer;
-  row: Buffer;
-}
-
-/** Rows of byte runs seen before, by a hash of the run's first 64 bytes; bounded (cleared when full). */
-class RunCache {
-  private readonly byHash = new Map<number, Run[]>();
-  private size = 0;
-
-  private static hash(buf: Buffer, start: number, end: number): number {
-    const stop = Math.min(end, start + 64);
-    let h = 0x811c9dc5 ^ (stop - start);
-    let p = start;
-    for (; p + 4 <= stop; p += 4) {
-      h = Math.imul(h ^ ((buf[p] as number) | ((buf[p + 1] as number) << 8) | ((buf[p + 2] as number) << 16) | ((buf[p + 3] as number) << 24)), 0x01000193);
-    }
-    for (; p < stop; p++) h = Math.imul(h ^ (buf[p] as number), 0x01000193);
-    return h;
-  }
-
-  find(buf: Buffer, start: number, end: number): Run | undefined {
-    const list = this.byHash.get(RunCache.hash(buf, start, end));
-    if (!list) return undefined;
-    for (const run of list) {
-      const n = run.avro.length;
-      if (start + n <= end && buf.compare(run.avro, 0, n, start, start + n) === 0) return run;
-    }
-    return undefined;
-  }
-
-  /** Remembers the run `buf[start, end)` (of a record ending at `recordEnd`) and its row `out[from, to)`. */
-  add(buf: Buffer, start: number, end: number, recordEnd: number, out: Buffer, from: number, to: number): void {
-    if (this.size >= CACHE_MAX) this.clear();
-    // The same hash find() computes: the first 64 bytes from the run's start, what follows the run included.
-    const h = RunCache.hash(buf, start, recordEnd);
-    const run = { avro: Buffer.from(buf.subarray(start, end)), row: Buffer.from(out.subarray(from, to)) };
-    const list = this.byHash.get(h);
-    if (list) list.push(run);
-    else this.byHash.set(h, [run]);
-    this.size++;
-  }
-
-  clear(): void {
-    this.byHash.clear();
-    this.size = 0;
-  }
-}
+/** Largest `hi` (upper 32 bits) of a long in 0 .. Number.MAX_SAFE_INTEGER, 0 .. MAC_MAX. */
+const SAFE_HI = Math.floor(Number.MAX_SAFE_INTEGER / TWO32);
+const MAC_HI = Math.floor(MAC_MAX / TWO32);
+/**
+ * Copies shorter than this go 4 bytes at a time through DataViews; longer ones through Buffer#copy. In Node 20 a
+ * native copy costs 60-70 ns a call whatever the length (argument checks and a view allocated per call), a JS byte
+ * loop about 1.1 ns a byte, a DataView word loop about 0.35 ns a byte: the word loop wins up to about 200 bytes,
+ * which is nearly every string a flow holds.
+ */
+const NATIVE_COPY_MIN = 192;
+const EMPTY = Buffer.alloc(0);
 
 /** Thrown for bytes that end inside the record or hold an impossible length or count. */
 function corrupt(what: string): Error {
   return invalidFlow(`corrupt flow record (schema v1): ${what}`);
 }
 
+/**
+ * The transcoder reads the record at `p` in `src` and writes the row at `q` in `out` (the writer's buffer),
+ * keeping both positions in fields rather than going through RowBinaryWriter's methods: a row is about 70
+ * values, and a method call with its own capacity check per value cost more than the bytes themselves. Room is
+ * reserved once per record for every fixed-size value (`fixedRoom`), and per string or array for its bytes.
+ */
 export class AvroRowTranscoder {
-  private buf: Buffer = Buffer.alloc(0);
-  private readonly endpoints = new RunCache();
-  private readonly labelArrays = new RunCache();
-  private cachedLimit = -1;
+  private src: Buffer = EMPTY;
+  private p = 0;
+  private end = 0;
+  private w: RowBinaryWriter | undefined;
+  private out: Buffer = EMPTY;
+  private q = 0;
+  /** DataViews over the whole ArrayBuffers of `src` and `out` (made again only when those change), and the offsets of the Buffers in them. */
+  private srcView: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+  private srcBase = 0;
+  private outView: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+  private outBase = 0;
+  private limits!: FlowLimits;
+  private maxStr = 0;
   /** The time window of `windowOf` as numbers (a bigint conversion per record costs more than the check). */
   private windowOf: FlowLimits | undefined;
   private minTime = 0;
   private maxTime = 0;
-  private pos = 0;
-  private end = 0;
-  private limits!: FlowLimits;
-  /** Start and length of the strings of one array (positions into buf), reused. */
+  /** The long read last by `readLong`, zigzag-decoded: low 32 bits unsigned, high 32 bits signed. */
+  private lo = 0;
+  private hi = 0;
+  /** Start and length of the strings of one array (positions into src), reused. */
   private starts = new Int32Array(256);
   private lens = new Int32Array(256);
   private readonly sym: Record<string, Buffer[]>;
+  /** Bytes a row takes at most besides the contents of its strings and arrays (which reserve their own). */
+  private readonly fixedRoom: number;
 
   constructor(schema: unknown) {
     const shape = shapeOf(schema);
@@ -153,157 +133,252 @@ export class AvroRowTranscoder {
     }
     const enums = enumSymbols(schema);
     this.sym = {};
-    for (const [name, symbols] of enums) this.sym[name] = symbols.map(encodeRowBinaryString);
+    let symbolBytes = 0;
+    for (const [name, symbols] of enums) {
+      this.sym[name] = symbols.map(encodeRowBinaryString);
+      symbolBytes += Math.max(...this.sym[name].map((b) => b.length));
+    }
+    // Every column is a value of at most 16 bytes (UUID, IPv6, integers, the Nullable flag and value, a string's
+    // or array's length), an enum symbol, or the contents of a string or array (reserved apart).
+    this.fixedRoom = FLOW_INSERT_COLUMNS.length * 16 + symbolBytes;
   }
 
   /**
    * Appends the row of the record in `buf[start, end)` to `w`. On a bad record throws LookbackError
-   * ('invalid_argument') with the reason; `w` then holds a partial row: the caller rewinds `w.pos`.
+   * ('invalid_argument') with the reason; `w.pos` is then anywhere after where it was: the caller rewinds it.
    */
   transcode(buf: Buffer, start: number, end: number, w: RowBinaryWriter, limits: FlowLimits): void {
-    this.buf = buf;
-    this.pos = start;
+    if (buf.buffer !== this.srcView.buffer) this.srcView = new DataView(buf.buffer);
+    this.src = buf;
+    this.srcBase = buf.byteOffset;
+    this.p = start;
     this.end = end;
     this.limits = limits;
+    this.maxStr = limits.maxStringBytes;
+    this.w = w;
+    w.reserve(this.fixedRoom);
+    this.setOut(w);
     const sym = this.sym;
 
-    this.time(w, 'time_ns', true);
-    this.need(16);
-    w.uuid(buf, this.pos);
-    this.pos += 16;
-    this.str(w, 'emitter.name');
-    this.str(w, 'emitter.version');
-    this.str(w, 'node_name');
-    this.nodeLabels(w);
-    this.str(w, 'cluster_name');
-    this.enumSym(w, sym['FlowType']!, 'flow_type');
-    this.enumSym(w, sym['Verdict']!, 'verdict');
-    if (this.union('drop_reason_desc')) this.enumSym(w, sym['DropReason']!, 'drop_reason_desc');
-    else w.u8(0);
-    if (this.union('drop_reason_kernel')) this.str(w, 'drop_reason_kernel');
-    else w.u8(0);
-    this.enumSym(w, sym['FlowEvent']!, 'flow_event');
+    this.time('time_ns', true);
+    this.uuid();
+    this.str('emitter.name');
+    this.str('emitter.version');
+    this.str('node_name');
+    this.strArray('node_labels');
+    this.str('cluster_name');
+    this.enumSym(sym['FlowType']!, 'flow_type');
+    this.enumSym(sym['Verdict']!, 'verdict');
+    if (this.union('drop_reason_desc')) this.enumSym(sym['DropReason']!, 'drop_reason_desc');
+    else this.u8(0);
+    if (this.union('drop_reason_kernel')) this.str('drop_reason_kernel');
+    else this.u8(0);
+    this.enumSym(sym['FlowEvent']!, 'flow_event');
     if (this.union('ethernet')) {
-      w.u64(this.long('ethernet.source', 0, MAC_MAX));
-      w.u64(this.long('ethernet.destination', 0, MAC_MAX));
+      this.long('ethernet.source', MAC_HI, MAC_MAX);
+      this.long('ethernet.destination', MAC_HI, MAC_MAX);
     } else {
-      w.u64(0);
-      w.u64(0);
+      this.zeros(16);
     }
     if (this.union('ip')) {
-      this.ip(w, 'ip.source');
-      this.ip(w, 'ip.destination');
-      if (this.union('ip.source_xlated')) this.ip(w, 'ip.source_xlated');
-      else w.ipv6(null);
-      w.u8(this.enumIndex(3, 'ip.ip_version'));
-      w.u8(this.bool('ip.encrypted'));
+      this.ip('ip.source');
+      this.ip('ip.destination');
+      if (this.union('ip.source_xlated')) this.ip('ip.source_xlated');
+      else this.zeros(16);
+      this.u8(this.enumIndex(3, 'ip.ip_version'));
+      this.u8(this.bool('ip.encrypted'));
     } else {
-      w.ipv6(null);
-      w.ipv6(null);
-      w.ipv6(null);
-      w.u8(0);
-      w.u8(0);
+      this.zeros(16 * 3 + 2);
     }
-    w.u8(this.int('l4_protocol', 0, U8));
-    w.u16(this.int('source_port', 0, U16));
-    w.u16(this.int('destination_port', 0, U16));
-    w.u16(this.int('tcp_flags', 0, U16));
-    w.u8(this.int('icmp_type', 0, U8));
-    w.u8(this.int('icmp_code', 0, U8));
-    this.endpoint(w, SOURCE);
-    this.endpoint(w, DESTINATION);
-    this.service(w, SOURCE_SERVICE);
-    this.service(w, DESTINATION_SERVICE);
-    this.strArray(w, 'source_names');
-    this.strArray(w, 'destination_names');
+    this.u8(this.int('l4_protocol', 0, U8));
+    this.u16(this.int('source_port', 0, U16));
+    this.u16(this.int('destination_port', 0, U16));
+    this.u16(this.int('tcp_flags', 0, U16));
+    this.u8(this.int('icmp_type', 0, U8));
+    this.u8(this.int('icmp_code', 0, U8));
+    this.endpoint(SOURCE);
+    this.endpoint(DESTINATION);
+    this.service(SOURCE_SERVICE);
+    this.service(DESTINATION_SERVICE);
+    this.strArray('source_names');
+    this.strArray('destination_names');
     let l7p: Buffer = L7_NONE;
     if (this.union('l7')) {
-      this.enumSym(w, sym['L7FlowType']!, 'l7.type');
-      w.u64(this.long('l7.latency_ns', 0, Number.MAX_SAFE_INTEGER));
+      this.enumSym(sym['L7FlowType']!, 'l7.type');
+      this.long('l7.latency_ns', SAFE_HI, Number.MAX_SAFE_INTEGER);
       if (this.union('l7.dns')) {
         l7p = L7_DNS;
-        this.str(w, 'l7.dns.query');
-        this.ipArray(w, 'l7.dns.ips');
-        w.u32(this.long('l7.dns.ttl', 0, U32));
-        this.strArray(w, 'l7.dns.cnames');
-        this.str(w, 'l7.dns.observation_source');
-        w.u16(this.int('l7.dns.rcode', 0, U16));
-        this.strArray(w, 'l7.dns.qtypes');
-        this.strArray(w, 'l7.dns.rrtypes');
+        this.str('l7.dns.query');
+        this.ipArray('l7.dns.ips');
+        this.longU32('l7.dns.ttl');
+        this.strArray('l7.dns.cnames');
+        this.str('l7.dns.observation_source');
+        this.u16(this.int('l7.dns.rcode', 0, U16));
+        this.strArray('l7.dns.qtypes');
+        this.strArray('l7.dns.rrtypes');
       } else {
-        w.raw(DNS_DEFAULTS);
+        this.bytes(DNS_DEFAULTS);
       }
       if (this.union('l7.http')) {
         if (l7p === L7_NONE) l7p = L7_HTTP;
-        w.u16(this.int('l7.http.code', 0, U16));
-        this.str(w, 'l7.http.method');
-        this.str(w, 'l7.http.url');
-        this.str(w, 'l7.http.protocol');
-        this.pairArray(w, 'l7.http.headers');
+        this.u16(this.int('l7.http.code', 0, U16));
+        this.str('l7.http.method');
+        this.str('l7.http.url');
+        this.str('l7.http.protocol');
+        this.pairMap('l7.http.headers');
       } else {
-        w.raw(HTTP_DEFAULTS);
+        this.bytes(HTTP_DEFAULTS);
       }
       if (this.union('l7.kafka')) {
         if (l7p === L7_NONE) l7p = L7_KAFKA;
-        w.u16(this.int('l7.kafka.error_code', -32768, 32767) & 0xffff);
-        w.u16(this.int('l7.kafka.api_version', -32768, 32767) & 0xffff);
-        this.str(w, 'l7.kafka.api_key');
-        w.i32(this.int('l7.kafka.correlation_id', -2147483648, 2147483647));
-        this.str(w, 'l7.kafka.topic');
-        this.str(w, 'l7.kafka.client_id');
+        this.u16(this.int('l7.kafka.error_code', -32768, 32767) & 0xffff);
+        this.u16(this.int('l7.kafka.api_version', -32768, 32767) & 0xffff);
+        this.str('l7.kafka.api_key');
+        this.u32(this.int('l7.kafka.correlation_id', -2147483648, 2147483647));
+        this.str('l7.kafka.topic');
+        this.str('l7.kafka.client_id');
       } else {
-        w.raw(KAFKA_DEFAULTS);
+        this.bytes(KAFKA_DEFAULTS);
       }
     } else {
-      w.u8(0); // l7_type ''
-      w.u64(0); // l7_latency_ns
-      w.raw(DNS_DEFAULTS);
-      w.raw(HTTP_DEFAULTS);
-      w.raw(KAFKA_DEFAULTS);
+      this.zeros(1 + 8); // l7_type '', l7_latency_ns 0
+      this.bytes(DNS_DEFAULTS);
+      this.bytes(HTTP_DEFAULTS);
+      this.bytes(KAFKA_DEFAULTS);
     }
-    w.raw(l7p);
-    this.enumSym(w, sym['TrafficDirection']!, 'traffic_direction');
+    this.bytes(l7p);
+    this.enumSym(sym['TrafficDirection']!, 'traffic_direction');
     if (this.union('is_reply')) {
-      w.u8(0);
-      w.u8(this.bool('is_reply'));
+      this.u8(0);
+      this.u8(this.bool('is_reply'));
     } else {
-      w.u8(1);
+      this.u8(1);
     }
-    this.enumSym(w, sym['TraceObservationPoint']!, 'trace_observation_point');
-    this.enumSym(w, sym['TraceReason']!, 'trace_reason');
+    this.enumSym(sym['TraceObservationPoint']!, 'trace_observation_point');
+    this.enumSym(sym['TraceReason']!, 'trace_reason');
     if (this.union('interface')) {
-      w.u32(this.int('interface.index', 0, U32));
-      this.str(w, 'interface.name');
+      this.u32(this.int('interface.index', 0, U32));
+      this.str('interface.name');
     } else {
-      w.u32(0);
-      w.u8(0);
+      this.zeros(4 + 1);
     }
-    w.u8(this.int('event_type.type', 0, U8));
-    w.u16(this.int('event_type.sub_type', 0, U16));
-    this.str(w, 'summary');
-    this.time(w, 'first_seen_ns', false);
-    this.time(w, 'last_seen_ns', false);
-    w.u64(this.long('bytes_fwd', 0, Number.MAX_SAFE_INTEGER));
-    w.u64(this.long('packets_fwd', 0, Number.MAX_SAFE_INTEGER));
-    w.u64(this.long('bytes_rev', 0, Number.MAX_SAFE_INTEGER));
-    w.u64(this.long('packets_rev', 0, Number.MAX_SAFE_INTEGER));
-    w.u32(this.int('sampling_rate', 0, U32));
-    w.u64(this.union('socket_cookie') ? this.long('socket_cookie', 0, Number.MAX_SAFE_INTEGER) : 0);
-    w.u64(this.union('cgroup_id') ? this.long('cgroup_id', 0, Number.MAX_SAFE_INTEGER) : 0);
-    w.u32(this.union('tcp_srtt_us') ? this.int('tcp_srtt_us', 0, U32) : 0);
-    if (this.pos !== this.end) {
-      throw this.pos > this.end ? corrupt(`the record ends ${this.pos - this.end} bytes early`) : corrupt(`${this.end - this.pos} bytes left over after the record`);
+    this.u8(this.int('event_type.type', 0, U8));
+    this.u16(this.int('event_type.sub_type', 0, U16));
+    this.str('summary');
+    this.time('first_seen_ns', false);
+    this.time('last_seen_ns', false);
+    this.long('bytes_fwd', SAFE_HI, Number.MAX_SAFE_INTEGER);
+    this.long('packets_fwd', SAFE_HI, Number.MAX_SAFE_INTEGER);
+    this.long('bytes_rev', SAFE_HI, Number.MAX_SAFE_INTEGER);
+    this.long('packets_rev', SAFE_HI, Number.MAX_SAFE_INTEGER);
+    this.u32(this.int('sampling_rate', 0, U32));
+    if (this.union('socket_cookie')) this.long('socket_cookie', SAFE_HI, Number.MAX_SAFE_INTEGER);
+    else this.zeros(8);
+    if (this.union('cgroup_id')) this.long('cgroup_id', SAFE_HI, Number.MAX_SAFE_INTEGER);
+    else this.zeros(8);
+    this.u32(this.union('tcp_srtt_us') ? this.int('tcp_srtt_us', 0, U32) : 0);
+    if (this.p !== this.end) {
+      throw this.p > this.end ? corrupt(`the record ends ${this.p - this.end} bytes early`) : corrupt(`${this.end - this.p} bytes left over after the record`);
     }
+    w.pos = this.q;
   }
 
-  private need(n: number): void {
-    if (this.pos + n > this.end) throw corrupt('the record ends early');
+  // -------------------------------------------------------------------------------------------------------------
+  // Output
+
+  private setOut(w: RowBinaryWriter): void {
+    const out = w.buf;
+    if (out.buffer !== this.outView.buffer) this.outView = new DataView(out.buffer);
+    this.out = out;
+    this.outBase = out.byteOffset;
+    this.q = w.pos;
   }
+
+  /** Makes room for `n` more bytes besides the fixed-size values (reserved at the record's start). */
+  private room(n: number): void {
+    if (this.q + n + this.fixedRoom <= this.out.length) return;
+    const w = this.w as RowBinaryWriter;
+    w.pos = this.q;
+    w.reserve(n + this.fixedRoom);
+    this.setOut(w);
+  }
+
+  private u8(v: number): void {
+    this.out[this.q++] = v;
+  }
+
+  private u16(v: number): void {
+    const out = this.out;
+    const q = this.q;
+    out[q] = v;
+    out[q + 1] = v >>> 8;
+    this.q = q + 2;
+  }
+
+  private u32(v: number): void {
+    this.outView.setUint32(this.outBase + this.q, v >>> 0, true);
+    this.q += 4;
+  }
+
+  private zeros(n: number): void {
+    const out = this.out;
+    const q = this.q;
+    for (let i = 0; i < n; i++) out[q + i] = 0;
+    this.q = q + n;
+  }
+
+  /** Pre-encoded bytes (enum symbols, defaults: all short). */
+  private bytes(b: Buffer): void {
+    const out = this.out;
+    const q = this.q;
+    const n = b.length;
+    for (let i = 0; i < n; i++) out[q + i] = b[i] as number;
+    this.q = q + n;
+  }
+
+  /** LEB128 unsigned (string lengths, array sizes); the caller made room. */
+  private leb(v: number): void {
+    const out = this.out;
+    let q = this.q;
+    while (v >= 0x80) {
+      out[q++] = (v & 0x7f) | 0x80;
+      v = Math.floor(v / 128);
+    }
+    out[q++] = v;
+    this.q = q;
+  }
+
+  /** Copies `n` bytes from the record to the row; the caller made room. */
+  private copy(n: number): void {
+    const p = this.p;
+    const q = this.q;
+    if (n < 8) {
+      const src = this.src;
+      const out = this.out;
+      for (let i = 0; i < n; i++) out[q + i] = src[p + i] as number;
+    } else if (n < NATIVE_COPY_MIN) {
+      const sv = this.srcView;
+      const ov = this.outView;
+      const a = this.srcBase + p;
+      const b = this.outBase + q;
+      const last = n - 4;
+      for (let i = 0; i < last; i += 4) ov.setInt32(b + i, sv.getInt32(a + i, true), true);
+      // The last word may overlap the one before: fewer branches than a byte tail.
+      ov.setInt32(b + last, sv.getInt32(a + last, true), true);
+    } else {
+      this.src.copy(this.out, q, p, p + n);
+    }
+    this.p = p + n;
+    this.q = q + n;
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Input
 
   /** An unsigned varint up to 2^53 as a number (lengths, counts and the zigzag of ints and safe longs). */
   private varint(): number {
-    const buf = this.buf;
-    let p = this.pos;
+    const buf = this.src;
+    let p = this.p;
     let b = buf[p++] as number;
     let v = b & 0x7f;
     if (b & 0x80) {
@@ -329,30 +404,99 @@ export class AvroRowTranscoder {
       }
     }
     if (p > this.end) throw corrupt('the record ends inside a number');
-    this.pos = p;
+    this.p = p;
     return v;
   }
 
-  /** A zigzag long that must be a safe integer in [min, max]. */
-  private long(field: string, min: number, max: number): number {
-    const z = this.varint();
-    const v = z % 2 === 0 ? z / 2 : -(z + 1) / 2;
-    // Doubles hold every even zigzag up to 2^54, so v is exact for any safe integer; beyond, it is out of range.
-    if (!(v >= min && v <= max) || z > 2 ** 54) throw outOfRange(field, z > 2 ** 54 ? zigzagBig(z) : v, min, max);
-    return v;
+  /** The next byte when it is a whole varint (below 0x80) inside the record, else -1. */
+  private byteVarint(): number {
+    const p = this.p;
+    const b = this.src[p] as number;
+    if (b < 0x80 && p < this.end) {
+      this.p = p + 1;
+      return b;
+    }
+    return -1;
   }
 
+  /** A zigzag int in [min, max]. */
   private int(field: string, min: number, max: number): number {
-    const z = this.varint();
+    const b = this.byteVarint();
+    const z = b >= 0 ? b : this.varint();
     const v = z % 2 === 0 ? z / 2 : -(z + 1) / 2;
     if (!(v >= min && v <= max)) throw outOfRange(field, v, min, max);
     return v;
   }
 
+  /**
+   * A zigzag long, exactly, into `lo` (unsigned) and `hi` (signed) 32-bit halves; false for a varint of 10 bytes
+   * (read by the caller the slow way, which refuses it as before).
+   */
+  private readLong(): boolean {
+    const buf = this.src;
+    const at = this.p;
+    let p = at;
+    let b = buf[p++] as number;
+    let lo = b & 0x7f;
+    let hi = 0;
+    let shift = 7;
+    while (b & 0x80 && shift < 28) {
+      b = buf[p++] as number;
+      lo |= (b & 0x7f) << shift;
+      shift += 7;
+    }
+    if (b & 0x80) {
+      b = buf[p++] as number;
+      lo |= (b & 0x0f) << 28;
+      hi = (b & 0x7f) >>> 4;
+      shift = 3;
+      while (b & 0x80 && shift < 32) {
+        b = buf[p++] as number;
+        hi |= (b & 0x7f) << shift;
+        shift += 7;
+      }
+      if (b & 0x80 || p - at >= 10) return false;
+    }
+    if (p > this.end) throw corrupt('the record ends inside a number');
+    this.p = p;
+    // Zigzag on the two halves: v = (raw >>> 1) ^ -(raw & 1).
+    const neg = -(lo & 1);
+    this.lo = (((lo >>> 1) | (hi << 31)) ^ neg) >>> 0;
+    this.hi = (hi >>> 1) ^ neg;
+    return true;
+  }
+
+  /** A long in 0 .. max (whose upper half is at most maxHi) written as UInt64. */
+  private long(field: string, maxHi: number, max: number): void {
+    const at = this.p;
+    if (!this.readLong() || this.hi < 0 || this.hi > maxHi || (this.hi === maxHi && this.lo > max % TWO32)) this.longError(field, at, max);
+    const ov = this.outView;
+    const o = this.outBase + this.q;
+    ov.setUint32(o, this.lo, true);
+    ov.setUint32(o + 4, this.hi, true);
+    this.q += 8;
+  }
+
+  /** A long in 0 .. U32 written as UInt32. */
+  private longU32(field: string): void {
+    const at = this.p;
+    if (!this.readLong() || this.hi !== 0) this.longError(field, at, U32);
+    this.u32(this.lo);
+  }
+
+  /** Throws what the number-based reading always said about a long out of 0 .. max (or a corrupt varint). */
+  private longError(field: string, at: number, max: number): never {
+    this.p = at;
+    const z = this.varint();
+    const v = z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+    // Doubles hold every even zigzag up to 2^54, so v is exact for any safe integer; beyond, it is out of range.
+    throw outOfRange(field, z > 2 ** 54 ? zigzagBig(z) : v, 0, max);
+  }
+
   /** A zigzag long copied exactly as Int64 (times), checked against the window when `checked`. */
-  private time(w: RowBinaryWriter, field: string, checked: boolean): void {
-    const buf = this.buf;
-    let p = this.pos;
+  private time(field: string, checked: boolean): void {
+    const buf = this.src;
+    let p = this.p;
     let lo = 0;
     let hi = 0;
     let b = 0;
@@ -375,18 +519,13 @@ export class AvroRowTranscoder {
       if (b & 0x80) throw corrupt('a varint longer than 10 bytes');
     }
     if (p > this.end) throw corrupt('the record ends inside a number');
-    this.pos = p;
-    // Zigzag on the two halves: v = (raw >>> 1) ^ -(raw & 1).
-    const neg = lo & 1;
-    let vlo = ((lo >>> 1) | (hi << 31)) >>> 0;
-    let vhi = hi >>> 1;
-    if (neg) {
-      vlo = ~vlo >>> 0;
-      vhi = ~vhi >>> 0;
-    }
+    this.p = p;
+    const neg = -(lo & 1);
+    const vlo = (((lo >>> 1) | (hi << 31)) ^ neg) >>> 0;
+    const vhi = (hi >>> 1) ^ neg;
     if (checked) {
       // Signed value, exact to about 256 ns at today's times: enough to check a window of days.
-      const approx = (vhi | 0) * TWO32 + vlo;
+      const approx = vhi * TWO32 + vlo;
       const lim = this.limits;
       if (lim !== this.windowOf) {
         this.windowOf = lim;
@@ -394,75 +533,122 @@ export class AvroRowTranscoder {
         this.maxTime = Number(lim.maxTimeNs);
       }
       if (approx < this.minTime || approx > this.maxTime) {
-        const exact = (BigInt(vhi | 0) << 32n) | BigInt(vlo);
+        const exact = (BigInt(vhi) << 32n) | BigInt(vlo);
         if (exact < lim.minTimeNs || exact > lim.maxTimeNs) {
           throw invalidFlow(`${field} = ${exact} is outside the accepted window ${lim.minTimeNs} .. ${lim.maxTimeNs}`);
         }
       }
     }
-    w.reserve(8);
-    const o = w.buf;
-    const q = w.pos;
-    o[q] = vlo;
-    o[q + 1] = vlo >>> 8;
-    o[q + 2] = vlo >>> 16;
-    o[q + 3] = vlo >>> 24;
-    o[q + 4] = vhi;
-    o[q + 5] = vhi >>> 8;
-    o[q + 6] = vhi >>> 16;
-    o[q + 7] = vhi >>> 24;
-    w.pos = q + 8;
+    const ov = this.outView;
+    const o = this.outBase + this.q;
+    ov.setUint32(o, vlo, true);
+    ov.setInt32(o + 4, vhi, true);
+    this.q += 8;
+  }
+
+  /** The 16 bytes of the uuid as ClickHouse's UUID: each 8-byte half reversed. */
+  private uuid(): void {
+    const p = this.p;
+    if (p + 16 > this.end) throw corrupt('the record ends early');
+    const src = this.src;
+    const out = this.out;
+    const q = this.q;
+    for (let i = 0; i < 8; i++) {
+      out[q + i] = src[p + 7 - i] as number;
+      out[q + 8 + i] = src[p + 15 - i] as number;
+    }
+    this.p = p + 16;
+    this.q = q + 16;
   }
 
   private bool(field: string): number {
-    this.need(1);
-    const b = this.buf[this.pos++] as number;
+    if (this.p >= this.end) throw corrupt('the record ends early');
+    const b = this.src[this.p++] as number;
     if (b > 1) throw corrupt(`${field} is a boolean byte ${b}`);
     return b;
   }
 
   /** A ["null", T] union: false for null, true when T follows. */
   private union(field: string): boolean {
-    this.need(1);
-    const b = this.buf[this.pos++] as number;
+    if (this.p >= this.end) throw corrupt('the record ends early');
+    const b = this.src[this.p++] as number;
     if (b === 0) return false;
     if (b === 2) return true;
     throw corrupt(`${field} has union branch byte ${b}`);
   }
 
   private enumIndex(count: number, field: string): number {
-    const z = this.varint();
+    const b = this.byteVarint();
+    const z = b >= 0 ? b : this.varint();
     const i = z / 2;
     if (z % 2 !== 0 || i >= count) throw corrupt(`${field} has enum index ${z % 2 ? -(z + 1) / 2 : i} of ${count}`);
     return i;
   }
 
-  private enumSym(w: RowBinaryWriter, symbols: Buffer[], field: string): void {
-    w.raw(symbols[this.enumIndex(symbols.length, field)] as Buffer);
+  private enumSym(symbols: Buffer[], field: string): void {
+    this.bytes(symbols[this.enumIndex(symbols.length, field)] as Buffer);
   }
 
   /** Length of a string or bytes value, checked against what is left. */
   private len(field: string): number {
-    const z = this.varint();
+    const b = this.byteVarint();
+    const z = b >= 0 ? b : this.varint();
     if (z % 2 !== 0) throw corrupt(`${field} has a negative length`);
     const n = z / 2;
-    if (this.pos + n > this.end) throw corrupt(`${field} is ${n} bytes long but the record ends before`);
+    if (this.p + n > this.end) throw corrupt(`${field} is ${n} bytes long but the record ends before`);
     return n;
   }
 
-  private str(w: RowBinaryWriter, field: string): void {
+  /** Length of a string, checked against the string limit too. */
+  private strLen(field: string): number {
     const n = this.len(field);
-    if (n > this.limits.maxStringBytes) throw invalidFlow(`${field} is ${n} bytes long, more than the ${this.limits.maxStringBytes} allowed`);
-    w.varuint(n);
-    w.copyFrom(this.buf, this.pos, n);
-    this.pos += n;
+    if (n > this.maxStr) throw invalidFlow(`${field} is ${n} bytes long, more than the ${this.maxStr} allowed`);
+    return n;
   }
 
-  private ip(w: RowBinaryWriter, field: string): void {
+  private str(field: string): void {
+    const n = this.strLen(field);
+    this.room(n + 5);
+    this.leb(n);
+    this.copy(n);
+  }
+
+  /** A string whose position `readPairs` noted (index `at` of starts/lens). */
+  private strAt(at: number): void {
+    const n = this.lens[at] as number;
+    const p = this.p;
+    this.room(n + 5);
+    this.leb(n);
+    this.p = this.starts[at] as number;
+    this.copy(n);
+    this.p = p;
+  }
+
+  private ip(field: string): void {
     const n = this.len(field);
     if (n !== 4 && n !== 16) throw invalidFlow(`${field} has ${n} bytes: an IP address has 4 or 16`);
-    w.ipv6(this.buf, this.pos, n);
-    this.pos += n;
+    this.ipBytes(n);
+  }
+
+  /** A 4- or 16-byte address at `p` as IPv6 (IPv4 mapped); the caller made room. */
+  private ipBytes(n: number): void {
+    const src = this.src;
+    const out = this.out;
+    const p = this.p;
+    const q = this.q;
+    if (n === 16) {
+      for (let i = 0; i < 16; i++) out[q + i] = src[p + i] as number;
+    } else {
+      for (let i = 0; i < 10; i++) out[q + i] = 0;
+      out[q + 10] = 0xff;
+      out[q + 11] = 0xff;
+      out[q + 12] = src[p] as number;
+      out[q + 13] = src[p + 1] as number;
+      out[q + 14] = src[p + 2] as number;
+      out[q + 15] = src[p + 3] as number;
+    }
+    this.p = p + n;
+    this.q = q + 16;
   }
 
   /**
@@ -470,18 +656,57 @@ export class AvroRowTranscoder {
    * ending with 0; a negative count is followed by the block's size in bytes.
    */
   private block(field: string): number {
-    const z = this.varint();
+    const b = this.byteVarint();
+    const z = b >= 0 ? b : this.varint();
     if (z === 0) return 0;
     const count = z % 2 === 0 ? z / 2 : (z + 1) / 2;
     if (z % 2 !== 0) this.varint(); // the block's byte size, not needed
     // Every element takes at least one byte: a larger count is garbage, not a reason to loop for minutes.
-    if (count > this.end - this.pos) throw corrupt(`${field} claims ${count} elements in ${this.end - this.pos} bytes`);
+    if (count > this.end - this.p) throw corrupt(`${field} claims ${count} elements in ${this.end - this.p} bytes`);
     return count;
   }
 
+  /**
+   * An array of strings. Writers put a whole array in one block, whose count comes first as RowBinary wants:
+   * each string is copied as it is read. An array of several blocks is read again from its start, counting first.
+   */
+  private strArray(field: string): void {
+    const p0 = this.p;
+    const q0 = this.q;
+    const c = this.block(field);
+    this.room(5);
+    this.leb(c);
+    if (c === 0) return;
+    for (let i = 0; i < c; i++) this.str(field);
+    if (this.block(field) === 0) return;
+    this.p = p0;
+    this.q = q0;
+    const n = this.readStrings(field, 1);
+    this.room(5);
+    this.leb(n);
+    for (let i = 0; i < n; i++) this.strAt(i);
+  }
+
+  /** Notes the positions of an array's strings (`per` strings per element) in starts/lens; returns the element count. */
+  private readStrings(field: string, per: number): number {
+    let n = 0;
+    for (let c = this.block(field); c > 0; c = this.block(field)) {
+      for (; c > 0; c--, n++) {
+        this.grow(per * (n + 1));
+        for (let k = 0; k < per; k++) {
+          const len = this.strLen(field);
+          this.starts[per * n + k] = this.p;
+          this.lens[per * n + k] = len;
+          this.p += len;
+        }
+      }
+    }
+    return n;
+  }
+
   private grow(n: number): void {
-    if (n < this.starts.length) return;
-    const size = Math.max(n + 1, this.starts.length * 2);
+    if (n <= this.starts.length) return;
+    const size = Math.max(n, this.starts.length * 2);
     const s = new Int32Array(size);
     const l = new Int32Array(size);
     s.set(this.starts);
@@ -490,165 +715,62 @@ export class AvroRowTranscoder {
     this.lens = l;
   }
 
-  /**
-   * An array of strings. The usual case, one block of strings shorter than 64 bytes, has the same layout in Avro
-   * and RowBinary except the length bytes (zigzag 2n vs n): one copy of the whole run, then each length byte
-   * halved. Otherwise positions first (the count must precede the elements), then a copy per string.
-   */
-  private strArray(w: RowBinaryWriter, field: string): void {
-    let n = 0;
-    let blocks = 0;
-    let short = true;
-    let runStart = -1;
-    for (let c = this.block(field); c > 0; c = this.block(field)) {
-      blocks++;
-      if (runStart < 0) runStart = this.pos;
-      for (; c > 0; c--, n++) {
-        const len = this.len(field);
-        if (len > this.limits.maxStringBytes) throw invalidFlow(`${field} is ${len} bytes long, more than the ${this.limits.maxStringBytes} allowed`);
-        if (len >= 64) short = false;
-        this.grow(n);
-        this.starts[n] = this.pos;
-        this.lens[n] = len;
-        this.pos += len;
-      }
-    }
-    w.varuint(n);
-    if (n === 0) return;
-    if (blocks === 1 && short) {
-      // The run ends where the last string ends (the closing 0 block is after it).
-      const last = n - 1;
-      const runEnd = (this.starts[last] as number) + (this.lens[last] as number);
-      const at = w.pos;
-      w.copyFrom(this.buf, runStart, runEnd - runStart);
-      const o = w.buf;
-      let q = at;
-      for (let i = 0; i < n; i++) {
-        o[q] = this.lens[i] as number;
-        q += 1 + (this.lens[i] as number);
-      }
-      return;
-    }
-    for (let i = 0; i < n; i++) {
-      const len = this.lens[i] as number;
-      w.varuint(len);
-      w.copyFrom(this.buf, this.starts[i] as number, len);
-    }
-  }
-
-  private ipArray(w: RowBinaryWriter, field: string): void {
+  private ipArray(field: string): void {
     let n = 0;
     for (let c = this.block(field); c > 0; c = this.block(field)) {
       for (; c > 0; c--, n++) {
         const len = this.len(field);
         if (len !== 4 && len !== 16) throw invalidFlow(`${field} has ${len} bytes: an IP address has 4 or 16`);
-        this.grow(n);
-        this.starts[n] = this.pos;
+        this.grow(n + 1);
+        this.starts[n] = this.p;
         this.lens[n] = len;
-        this.pos += len;
+        this.p += len;
       }
     }
-    w.varuint(n);
-    for (let i = 0; i < n; i++) w.ipv6(this.buf, this.starts[i] as number, this.lens[i] as number);
-  }
-
-  /**
-   * An array of two-string records. Workloads become two arrays (names, then kinds); headers a Map (pairs).
-   * Positions are kept in `starts`/`lens` as (first, second) pairs.
-   */
-  private readPairs(field: string): number {
-    let n = 0;
-    for (let c = this.block(field); c > 0; c = this.block(field)) {
-      for (; c > 0; c--, n++) {
-        this.grow(2 * n + 1);
-        for (let k = 0; k < 2; k++) {
-          const len = this.len(field);
-          if (len > this.limits.maxStringBytes) throw invalidFlow(`${field} is ${len} bytes long, more than the ${this.limits.maxStringBytes} allowed`);
-          this.starts[2 * n + k] = this.pos;
-          this.lens[2 * n + k] = len;
-          this.pos += len;
-        }
-      }
+    this.room(5 + 16 * n);
+    this.leb(n);
+    const p = this.p;
+    for (let i = 0; i < n; i++) {
+      this.p = this.starts[i] as number;
+      this.ipBytes(this.lens[i] as number);
     }
-    return n;
+    this.p = p;
   }
 
-  private copyString(w: RowBinaryWriter, at: number): void {
-    const len = this.lens[at] as number;
-    w.varuint(len);
-    w.copyFrom(this.buf, this.starts[at] as number, len);
+  /** An array of two-string records as a Map (HTTP headers): key, value pairs in order. */
+  private pairMap(field: string): void {
+    const n = this.readStrings(field, 2);
+    const p = this.p;
+    this.room(5);
+    this.leb(n);
+    for (let i = 0; i < 2 * n; i++) this.strAt(i);
+    this.p = p;
   }
 
-  private pairArray(w: RowBinaryWriter, field: string): void {
-    const n = this.readPairs(field);
-    w.varuint(n);
-    for (let i = 0; i < 2 * n; i++) this.copyString(w, i);
+  private endpoint(f: EndpointFields): void {
+    this.u32(this.int(f.identity, 0, U32));
+    this.str(f.cluster);
+    this.str(f.namespace);
+    this.str(f.pod);
+    this.strArray(f.labels);
+    // Workloads become two arrays: names, then kinds.
+    const n = this.readStrings(f.workloads, 2);
+    const p = this.p;
+    this.room(5);
+    this.leb(n);
+    for (let i = 0; i < n; i++) this.strAt(2 * i);
+    this.room(5);
+    this.leb(n);
+    for (let i = 0; i < n; i++) this.strAt(2 * i + 1);
+    this.p = p;
   }
 
-  /**
-   * Endpoints repeat: every flow of a pod carries the same bytes. Their rows are remembered with their Avro bytes:
-   * a hash of the first 64 bytes finds candidates, a native compare of the whole run confirms one, and the row is
-   * copied instead of made again (about a third of the cost).
-   */
-  private endpoint(w: RowBinaryWriter, f: EndpointFields): void {
-    const start = this.pos;
-    const cache = this.cacheFor(this.endpoints);
-    const hit = cache.find(this.buf, start, this.end);
-    if (hit) {
-      this.pos = start + hit.avro.length;
-      w.raw(hit.row);
-      return;
-    }
-    const at = w.pos;
-    this.writeEndpoint(w, f);
-    cache.add(this.buf, start, this.pos, this.end, w.buf, at, w.pos);
-  }
-
-  /** The same for node_labels, the same for every flow of a node. */
-  private nodeLabels(w: RowBinaryWriter): void {
-    const start = this.pos;
-    const cache = this.cacheFor(this.labelArrays);
-    const hit = cache.find(this.buf, start, this.end);
-    if (hit) {
-      this.pos = start + hit.avro.length;
-      w.raw(hit.row);
-      return;
-    }
-    const at = w.pos;
-    this.strArray(w, 'node_labels');
-    cache.add(this.buf, start, this.pos, this.end, w.buf, at, w.pos);
-  }
-
-  private cacheFor(cache: RunCache): RunCache {
-    // Rows were checked against the string limit when first made: a new limit starts the caches over.
-    if (this.cachedLimit !== this.limits.maxStringBytes) {
-      this.endpoints.clear();
-      this.labelArrays.clear();
-      this.cachedLimit = this.limits.maxStringBytes;
-    }
-    return cache;
-  }
-
-  private writeEndpoint(w: RowBinaryWriter, f: EndpointFields): void {
-    w.u32(this.int(f.identity, 0, U32));
-    this.str(w, f.cluster);
-    this.str(w, f.namespace);
-    this.str(w, f.pod);
-    this.strArray(w, f.labels);
-    const n = this.readPairs(f.workloads);
-    w.varuint(n);
-    for (let i = 0; i < n; i++) this.copyString(w, 2 * i);
-    w.varuint(n);
-    for (let i = 0; i < n; i++) this.copyString(w, 2 * i + 1);
-  }
-
-  private service(w: RowBinaryWriter, f: ServiceFields): void {
+  private service(f: ServiceFields): void {
     if (this.union(f.self)) {
-      this.str(w, f.name);
-      this.str(w, f.namespace);
+      this.str(f.name);
+      this.str(f.namespace);
     } else {
-      w.u8(0);
-      w.u8(0);
+      this.zeros(2);
     }
   }
 }

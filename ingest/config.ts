@@ -22,8 +22,13 @@ export const ingestSpec = {
     fromBeginning: bool(true, { doc: 'a new consumer group starts at the oldest record (false: at new records only)' }),
     sessionTimeout: duration('30s', { min: 6000, max: 300_000, doc: 'how long the group waits for a silent worker before moving its partitions' }),
     heartbeatInterval: duration('3s', { min: 100, max: 60_000 }),
-    maxBytesPerPartition: int(4 * MiB, { min: 64 * 1024, max: 256 * MiB, doc: 'fetch size per partition' }),
-    maxBytes: int(32 * MiB, { min: 1 * MiB, max: 1024 * MiB, doc: 'fetch size per request (compressed: a fetch can hold several times more once decompressed)' }),
+    // kafkajs decodes and decompresses a whole fetch response before the first of its batches is handed over, so
+    // every record of a fetch is in memory at once (about 8 times the compressed size for flows). 1 MiB / 8 MiB
+    // (room for one fetch of each of the default 8 partitions) instead of 4 / 32: kafkajs alone cost 2.7-3.3 us of
+    // CPU per flow against 3.1-4.1 (bench/ingest.ts, INGEST_BENCH_FETCH_BYTES), and while ClickHouse was slow the
+    // worker peaked at 0.6-0.7 GiB RSS against 1.1-1.2 GiB; still far more than 100,000 flows/s per consumer.
+    maxBytesPerPartition: int(1 * MiB, { min: 64 * 1024, max: 256 * MiB, doc: 'fetch size per partition' }),
+    maxBytes: int(8 * MiB, { min: 1 * MiB, max: 1024 * MiB, doc: 'fetch size per request (compressed: a fetch can hold several times more once decompressed, all in memory at once)' }),
     maxWaitTime: duration('250ms', { min: 10, max: 10_000, doc: 'how long a fetch waits for data' }),
   }, { doc: 'Kafka consumer group' }),
   registry: section({
