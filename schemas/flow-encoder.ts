@@ -63,9 +63,21 @@ export class FlowWriter {
   /** Size of each new buffer (more when one flow needs more). */
   readonly slabSize: number;
 
+  /** buf's ArrayBuffer, read once per buffer: the `buffer` getter of a typed array is a call into C++. */
+  private memory: ArrayBuffer;
+
   constructor(readonly enums: Enums, initialSize = 64 * 1024) {
     this.slabSize = initialSize;
     this.buf = Buffer.allocUnsafeSlow(initialSize);
+    this.memory = this.buf.buffer as ArrayBuffer;
+  }
+
+  /**
+   * A Buffer over buf[from, to). Buffer.from(arrayBuffer, ...) makes the view directly, where buf.subarray() looks
+   * up the species constructor and reads buf.buffer again: about half the cost (~35 vs ~57 ns), once per flow.
+   */
+  view(from: number, to: number): Buffer {
+    return Buffer.from(this.memory, this.buf.byteOffset + from, to - from);
   }
 
   /** Appends raw bytes (a framing header). */
@@ -98,6 +110,7 @@ export class FlowWriter {
     const next = Buffer.allocUnsafeSlow(Math.max(this.slabSize, kept + n));
     if (kept > 0) this.buf.copy(next, 0, this.keepFrom, this.pos);
     this.buf = next;
+    this.memory = next.buffer as ArrayBuffer;
     this.keepFrom = 0;
     this.pos = kept;
   }
