@@ -49,7 +49,15 @@ export interface Conn {
   /** Where the next Kafka message starts per direction (a segment before that is inside a message). */
   nextOrig: number;
   nextReply: number;
-  /** Requests awaiting a response, by protocol-specific id (DNS id, Kafka correlation id, HTTP sequence). */
+  /**
+   * Requests awaiting a response, by protocol-specific id (DNS id, Kafka correlation id, HTTP sequence): the first
+   * in these fields (a connection mostly has one request at a time), any more in the Map. A Map per connection
+   * was a Map made, filled and emptied for almost every request. l7/tracker.ts keeps both.
+   */
+  firstPending: boolean;
+  firstPendingId: number;
+  firstPendingTimeNs: number;
+  firstPendingData: unknown;
   pending: Map<number, PendingL7> | null;
   httpNext: number;
   httpDone: number;
@@ -177,7 +185,8 @@ export class ConnectionTable {
     const conn: Conn = {
       proto, src, sport, dst, dport, owner, localInitiator: null, bytesOrig: 0, bytesReply: 0, packetsOrig: 0,
       packetsReply: 0, state: 'open', ended: false, lastSeenMs: nowMs, srttUs: null, firstMonoNs: -1, firstSeen: 0n,
-      ipOrig: null, ipReply: null, seqOrig: -1, seqReply: -1, nextOrig: -1, nextReply: -1, pending: null, httpNext: 0, httpDone: 0,
+      ipOrig: null, ipReply: null, seqOrig: -1, seqReply: -1, nextOrig: -1, nextReply: -1,
+      firstPending: false, firstPendingId: 0, firstPendingTimeNs: 0, firstPendingData: null, pending: null, httpNext: 0, httpDone: 0,
       enrichGen: -1, srcEndpoint: null, dstEndpoint: null, srcService: null, dstService: null,
       namesGen: -1, namesUntil: 0, srcNames: NO_NAMES, dstNames: NO_NAMES,
     };
@@ -249,7 +258,7 @@ export class ConnectionTable {
     Object.assign(conn, {
       owner, localInitiator: null, bytesOrig: 0, bytesReply: 0, packetsOrig: 0, packetsReply: 0, state: 'open',
       ended: false, lastSeenMs: nowMs, srttUs: null, firstMonoNs: -1, firstSeen: 0n, seqOrig: -1, seqReply: -1,
-      nextOrig: -1, nextReply: -1, pending: null, httpNext: 0, httpDone: 0,
+      nextOrig: -1, nextReply: -1, firstPending: false, firstPendingData: null, pending: null, httpNext: 0, httpDone: 0,
     });
   }
 
@@ -280,7 +289,7 @@ export class ConnectionTable {
 
   /** Connections with requests awaiting a response (for their expiry). */
   *withPending(): IterableIterator<Conn> {
-    for (const c of this.all) if (c.pending !== null && c.pending.size > 0) yield c;
+    for (const c of this.all) if (c.firstPending || (c.pending !== null && c.pending.size > 0)) yield c;
   }
 
   private evictOne(): void {

@@ -4,6 +4,8 @@
  * uuids made in the same millisecond, and 62 random bits (rand_b) make them unique across collectors. Random bits
  * come from a pool refilled in bulk, and uuids are views into shared slabs: one allocation per 1024 uuids.
  */
+// Imported, not the global: globalThis.Buffer is an accessor in Node, a getter call on every use.
+import { Buffer } from 'node:buffer';
 import crypto from 'node:crypto';
 
 const SLAB = 1024;

@@ -6,6 +6,8 @@
  * move the position: the caller sees a position past the end, grows the buffer and writes again.
  * Values the schema does not allow throw a plain Error, as avsc does.
  */
+// Imported, not the global: globalThis.Buffer is an accessor in Node, a getter call on every use.
+import { Buffer } from 'node:buffer';
 
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;

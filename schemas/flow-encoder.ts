@@ -12,6 +12,8 @@
  * - values avsc refuses throw (the codec then asks avsc which field is wrong);
  * - strings are written as avsc writes them, lone surrogates included (see avro-write.ts).
  */
+// Imported, not the global: globalThis.Buffer is an accessor in Node, a getter call on every use (view() runs per flow).
+import { Buffer } from 'node:buffer';
 import {
   array, boolean, bytes, copy, enumeration, fixed16, int, invalid, long, string, timestamp, zeros,
 } from './avro-write.js';
