@@ -111,7 +111,32 @@ class AddressIds {
     if (--this.uses[id]! === 0) {
       this.ids.delete(addr);
       this.free.push(id);
+      this.lastA = this.lastB = null; // its id is free now: forget what idOf() remembered
     }
+  }
+
+  /**
+   * The last two addresses idOf() found and their ids: a record's two ends, and the next record is mostly about
+   * the same connection (the other interface's copy, the payload of the same packet): two comparisons instead of
+   * two Map lookups.
+   */
+  private lastA: string | null = null;
+  private lastAId = 0;
+  private lastB: string | null = null;
+  private lastBId = 0;
+
+  /** The id of a tracked address, or undefined. */
+  idOf(addr: string): number | undefined {
+    if (addr === this.lastA) return this.lastAId;
+    if (addr === this.lastB) return this.lastBId;
+    const id = this.ids.get(addr);
+    if (id !== undefined) {
+      this.lastB = this.lastA;
+      this.lastBId = this.lastAId;
+      this.lastA = addr;
+      this.lastAId = id;
+    }
+    return id;
   }
 }
 
@@ -125,8 +150,8 @@ const MIN_SLOTS = 1024;
 /**
  * Lookups in one open-addressing hash table over typed arrays: each slot is four int32 words (protocol, source
  * address id, destination address id, the two ports), its Conn in a parallel array. A lookup is two Map lookups of
- * the decoder's address strings (the same string objects every time: their hashes are cached) and a probe of a few
- * words, and a new connection allocates nothing but itself. (Nested Maps by protocol, source, destination and
+ * the decoder's address strings (the same string objects every time: their hashes are cached; none when they are
+ * the addresses of the previous lookup, see AddressIds.idOf()) and a probe of a few words, and a new connection allocates nothing but itself. (Nested Maps by protocol, source, destination and
  * ports, as before, took four Map lookups per direction and a Map per new address pair.)
  */
 export class ConnectionTable {
@@ -148,10 +173,9 @@ export class ConnectionTable {
   }
 
   get(proto: number, src: string, sport: number, dst: string, dport: number): Conn | undefined {
-    const ids = this.addrs.ids;
-    const s = ids.get(src);
+    const s = this.addrs.idOf(src);
     if (s === undefined) return undefined;
-    const d = ids.get(dst);
+    const d = this.addrs.idOf(dst);
     if (d === undefined) return undefined;
     const slot = this.find(proto, s, d, (sport << 16) | dport);
     return slot < 0 ? undefined : this.conns[slot];
@@ -162,10 +186,9 @@ export class ConnectionTable {
    * A field rather than a { conn, reply } pair: this runs for most records, and the pair would be garbage at once.
    */
   lookupPacket(proto: number, src: string, sport: number, dst: string, dport: number): Conn | undefined {
-    const ids = this.addrs.ids;
-    const s = ids.get(src);
+    const s = this.addrs.idOf(src);
     if (s === undefined) return undefined;
-    const d = ids.get(dst);
+    const d = this.addrs.idOf(dst);
     if (d === undefined) return undefined;
     let slot = this.find(proto, s, d, (sport << 16) | dport);
     if (slot >= 0) {
