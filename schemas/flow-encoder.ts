@@ -76,7 +76,8 @@ export class FlowWriter {
 
   /**
    * A Buffer over buf[from, to). Buffer.from(arrayBuffer, ...) makes the view directly, where buf.subarray() looks
-   * up the species constructor and reads buf.buffer again: about half the cost (~35 vs ~57 ns), once per flow.
+   * up the species constructor and reads buf.buffer again: ~35 vs ~57 ns in a micro-benchmark (too little to see
+   * on its own in bench/collector), once per flow.
    */
   view(from: number, to: number): Buffer {
     return Buffer.from(this.memory, this.buf.byteOffset + from, to - from);
