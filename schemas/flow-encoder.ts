@@ -15,7 +15,7 @@
 // Imported, not the global: globalThis.Buffer is an accessor in Node, a getter call on every use (view() runs per flow).
 import { Buffer } from 'node:buffer';
 import {
-  array, boolean, bytes, copy, enumeration, fixed16, int, invalid, long, string, timestamp, zeros,
+  array, boolean, bytes, copy, enumeration, fixed16, int, invalid, long, string, SymbolIndex, timestamp, zeros,
 } from './avro-write.js';
 import { schemaFingerprint } from './fingerprint.js';
 import type { Flow } from './flow-types.js';
@@ -24,7 +24,7 @@ import type { Flow } from './flow-types.js';
 export const FLOW_ENCODER_FINGERPRINT = 'fb5d86986d56923f';
 
 /** Enum symbol -> index, per enum of the schema (see enumIndex()). */
-type EnumIndex = (symbol: string) => number | undefined;
+type EnumIndex = SymbolIndex;
 interface Enums {
   flowType: EnumIndex;
   verdict: EnumIndex;
@@ -131,35 +131,16 @@ export function createFlowWriter(schema: unknown, initialSize?: number): FlowWri
 }
 
 /**
- * Symbol -> index for one enum. Flows carry the symbols as string literals, which V8 interns: two interned strings
- * are equal only when they are the same pointer. The schema's symbols come from JSON.parse, which does not intern
+ * Symbol -> index for one enum (see SymbolIndex). The schema's symbols come from JSON.parse, which does not intern
  * them, so each comparison with them would compare characters; used as property keys they are interned (and
- * Object.keys returns those). Then for the small enums a scan of pointer comparisons costs less than hashing into a
- * Map; the one large enum (DropReason, rare) keeps a Map.
+ * Object.keys returns those).
  */
 function enumIndex(symbols: readonly string[]): EnumIndex {
   const keys: Record<string, number> = Object.create(null) as Record<string, number>;
   for (const s of symbols) keys[s] = 0;
   const interned = Object.keys(keys);
   if (interned.length !== symbols.length || interned.some((s, i) => s !== symbols[i])) throw new Error('enum symbols out of order');
-  if (interned.length > 16) {
-    const map = new Map(interned.map((s, i) => [s, i]));
-    return (v) => map.get(v);
-  }
-  // Consecutive flows mostly repeat a field's symbol (FORWARDED, TRACE_REASON_UNKNOWN, ...): the last hit first.
-  let lastSymbol: unknown = interned[0];
-  let lastIndex = 0;
-  return (v) => {
-    if (v === lastSymbol) return lastIndex;
-    for (let i = 0; i < interned.length; i++) {
-      if (interned[i] === v) {
-        lastSymbol = v;
-        lastIndex = i;
-        return i;
-      }
-    }
-    return undefined;
-  };
+  return new SymbolIndex(interned);
 }
 
 /** The symbols of the enum named `name` anywhere in the schema. */
