@@ -28,11 +28,13 @@ export interface Tuple {
   dport: number;
 }
 
+/**
+ * Records carry the kernel's CLOCK_MONOTONIC time only; the decoder's bootTimeMs turns it into epoch time (an
+ * epoch field per record was a boxed double allocated per record that only one fallback read).
+ */
 interface RecordBase extends Tuple {
   /** CLOCK_MONOTONIC nanoseconds, as the kernel stamped it. */
   timeNs: number;
-  /** Unix epoch milliseconds (fractional), from timeNs. */
-  time: number;
   ifindex: number;
 }
 
@@ -100,7 +102,6 @@ export interface TcpRecord extends RecordBase {
 export interface OverflowRecord {
   kind: 'overflow';
   timeNs: number;
-  time: number;
   flowsCreated: number;
   capacity: number;
   liveEstimate: number;
@@ -110,7 +111,6 @@ export interface OverflowRecord {
 export interface LostRecord {
   kind: 'lost';
   timeNs: number;
-  time: number;
   lost: number;
 }
 
@@ -146,6 +146,8 @@ export interface DecoderOptions {
 export interface Decoder {
   /** Decodes the first `bytes` bytes of buf (default: all of it). */
   decode(buf: Buffer, bytes?: number): ProbeRecord[];
+  /** Unix epoch ms at CLOCK_MONOTONIC 0: a record's epoch ms is bootTimeMs + timeNs / 1e6. */
+  readonly bootTimeMs: number;
 }
 
 export function monotonicBootTimeMs(): number {
@@ -235,13 +237,11 @@ export function createDecoder(opts: DecoderOptions = {}): Decoder {
       if (size < 16 || off + size > end) break;
       const w = off >>> 2;
       const timeNs = u32[w + 2]! + u32[w + 3]! * TWO32;
-      const time = boot + timeNs / 1e6;
       if (kind === C.LB_REC_FLOW) {
         const family = u8[off + T_FAMILY] as 4 | 6;
         out.push({
           kind: 'flow',
           timeNs,
-          time,
           ifindex: u32[w + 1]!,
           family,
           proto: u8[off + T_PROTO]!,
@@ -275,7 +275,6 @@ export function createDecoder(opts: DecoderOptions = {}): Decoder {
         out.push({
           kind: 'payload',
           timeNs,
-          time,
           ifindex: u32[w + 1]!,
           family,
           proto: u8[off + T_PROTO]!,
@@ -295,7 +294,6 @@ export function createDecoder(opts: DecoderOptions = {}): Decoder {
         out.push({
           kind: 'drop',
           timeNs,
-          time,
           ifindex: u32[w + 1]!,
           family,
           proto: u8[off + T_PROTO]!,
@@ -317,7 +315,6 @@ export function createDecoder(opts: DecoderOptions = {}): Decoder {
         out.push({
           kind: 'tcp',
           timeNs,
-          time,
           ifindex: u32[w + 1]!,
           family,
           proto: u8[off + T_PROTO]!,
@@ -340,13 +337,12 @@ export function createDecoder(opts: DecoderOptions = {}): Decoder {
         out.push({
           kind: 'overflow',
           timeNs,
-          time,
           flowsCreated: u64(u32, off + OV.fields.flows_created[0]),
           capacity: u32[(off + OV.fields.capacity[0]) >>> 2]!,
           liveEstimate: u32[(off + OV.fields.live_estimate[0]) >>> 2]!,
         });
       } else if (kind === C.LB_REC_LOST) {
-        out.push({ kind: 'lost', timeNs, time, lost: u64(u32, off + LO.fields.lost[0]) });
+        out.push({ kind: 'lost', timeNs, lost: u64(u32, off + LO.fields.lost[0]) });
       }
       // Unknown kinds are skipped by their size: newer programs stay readable by older decoders.
       off += size;
@@ -354,7 +350,7 @@ export function createDecoder(opts: DecoderOptions = {}): Decoder {
     return out;
   }
 
-  return { decode };
+  return { decode, bootTimeMs: boot };
 }
 
 /** Headers checked once: the header layout the loop above hard-codes (kind, size, ifindex, time). */

@@ -49,7 +49,15 @@ export interface Conn {
   /** Where the next Kafka message starts per direction (a segment before that is inside a message). */
   nextOrig: number;
   nextReply: number;
-  /** Requests awaiting a response, by protocol-specific id (DNS id, Kafka correlation id, HTTP sequence). */
+  /**
+   * Requests awaiting a response, by protocol-specific id (DNS id, Kafka correlation id, HTTP sequence): the first
+   * in these fields (a connection mostly has one request at a time), any more in the Map. A Map per connection
+   * was a Map made, filled and emptied for almost every request. l7/tracker.ts keeps both.
+   */
+  firstPending: boolean;
+  firstPendingId: number;
+  firstPendingTimeNs: number;
+  firstPendingData: unknown;
   pending: Map<number, PendingL7> | null;
   httpNext: number;
   httpDone: number;
@@ -103,7 +111,32 @@ class AddressIds {
     if (--this.uses[id]! === 0) {
       this.ids.delete(addr);
       this.free.push(id);
+      this.lastA = this.lastB = null; // its id is free now: forget what idOf() remembered
     }
+  }
+
+  /**
+   * The last two addresses idOf() found and their ids: a record's two ends, and the next record is mostly about
+   * the same connection (the other interface's copy, the payload of the same packet): two comparisons instead of
+   * two Map lookups.
+   */
+  private lastA: string | null = null;
+  private lastAId = 0;
+  private lastB: string | null = null;
+  private lastBId = 0;
+
+  /** The id of a tracked address, or undefined. */
+  idOf(addr: string): number | undefined {
+    if (addr === this.lastA) return this.lastAId;
+    if (addr === this.lastB) return this.lastBId;
+    const id = this.ids.get(addr);
+    if (id !== undefined) {
+      this.lastB = this.lastA;
+      this.lastBId = this.lastAId;
+      this.lastA = addr;
+      this.lastAId = id;
+    }
+    return id;
   }
 }
 
@@ -117,8 +150,8 @@ const MIN_SLOTS = 1024;
 /**
  * Lookups in one open-addressing hash table over typed arrays: each slot is four int32 words (protocol, source
  * address id, destination address id, the two ports), its Conn in a parallel array. A lookup is two Map lookups of
- * the decoder's address strings (the same string objects every time: their hashes are cached) and a probe of a few
- * words, and a new connection allocates nothing but itself. (Nested Maps by protocol, source, destination and
+ * the decoder's address strings (the same string objects every time: their hashes are cached; none when they are
+ * the addresses of the previous lookup, see AddressIds.idOf()) and a probe of a few words, and a new connection allocates nothing but itself. (Nested Maps by protocol, source, destination and
  * ports, as before, took four Map lookups per direction and a Map per new address pair.)
  */
 export class ConnectionTable {
@@ -140,10 +173,9 @@ export class ConnectionTable {
   }
 
   get(proto: number, src: string, sport: number, dst: string, dport: number): Conn | undefined {
-    const ids = this.addrs.ids;
-    const s = ids.get(src);
+    const s = this.addrs.idOf(src);
     if (s === undefined) return undefined;
-    const d = ids.get(dst);
+    const d = this.addrs.idOf(dst);
     if (d === undefined) return undefined;
     const slot = this.find(proto, s, d, (sport << 16) | dport);
     return slot < 0 ? undefined : this.conns[slot];
@@ -154,10 +186,9 @@ export class ConnectionTable {
    * A field rather than a { conn, reply } pair: this runs for most records, and the pair would be garbage at once.
    */
   lookupPacket(proto: number, src: string, sport: number, dst: string, dport: number): Conn | undefined {
-    const ids = this.addrs.ids;
-    const s = ids.get(src);
+    const s = this.addrs.idOf(src);
     if (s === undefined) return undefined;
-    const d = ids.get(dst);
+    const d = this.addrs.idOf(dst);
     if (d === undefined) return undefined;
     let slot = this.find(proto, s, d, (sport << 16) | dport);
     if (slot >= 0) {
@@ -177,7 +208,8 @@ export class ConnectionTable {
     const conn: Conn = {
       proto, src, sport, dst, dport, owner, localInitiator: null, bytesOrig: 0, bytesReply: 0, packetsOrig: 0,
       packetsReply: 0, state: 'open', ended: false, lastSeenMs: nowMs, srttUs: null, firstMonoNs: -1, firstSeen: 0n,
-      ipOrig: null, ipReply: null, seqOrig: -1, seqReply: -1, nextOrig: -1, nextReply: -1, pending: null, httpNext: 0, httpDone: 0,
+      ipOrig: null, ipReply: null, seqOrig: -1, seqReply: -1, nextOrig: -1, nextReply: -1,
+      firstPending: false, firstPendingId: 0, firstPendingTimeNs: 0, firstPendingData: null, pending: null, httpNext: 0, httpDone: 0,
       enrichGen: -1, srcEndpoint: null, dstEndpoint: null, srcService: null, dstService: null,
       namesGen: -1, namesUntil: 0, srcNames: NO_NAMES, dstNames: NO_NAMES,
     };
@@ -249,7 +281,7 @@ export class ConnectionTable {
     Object.assign(conn, {
       owner, localInitiator: null, bytesOrig: 0, bytesReply: 0, packetsOrig: 0, packetsReply: 0, state: 'open',
       ended: false, lastSeenMs: nowMs, srttUs: null, firstMonoNs: -1, firstSeen: 0n, seqOrig: -1, seqReply: -1,
-      nextOrig: -1, nextReply: -1, pending: null, httpNext: 0, httpDone: 0,
+      nextOrig: -1, nextReply: -1, firstPending: false, firstPendingData: null, pending: null, httpNext: 0, httpDone: 0,
     });
   }
 
@@ -280,7 +312,7 @@ export class ConnectionTable {
 
   /** Connections with requests awaiting a response (for their expiry). */
   *withPending(): IterableIterator<Conn> {
-    for (const c of this.all) if (c.pending !== null && c.pending.size > 0) yield c;
+    for (const c of this.all) if (c.firstPending || (c.pending !== null && c.pending.size > 0)) yield c;
   }
 
   private evictOne(): void {

@@ -159,6 +159,52 @@ describe('flow builder', () => {
     assert.deepEqual(late!.destination_names, [], 'the name expired with its TTL');
   });
 
+  test('several requests in flight on one connection: paired by id in any order, a repeated id replaced, the rest expire', () => {
+    const { sim, run, builder } = setup();
+    const q = sim.udp({ ...A, port: 51001 }, { ...DNS, port: 53 });
+    const ask = (id: number): void => q.send('client', { payload: dnsMessage({ id, name: `n${id}.shop.svc` }) });
+    const answer = (id: number): void => q.send('server', { payload: dnsMessage({ id, name: `n${id}.shop.svc`, response: true, answers: [{ ip: B.ip, ttl: 30 }] }) });
+    ask(1);
+    sim.tick(1);
+    ask(2);
+    sim.tick(1);
+    ask(3);
+    sim.tick(1);
+    ask(2); // asked again: the later request is the one answered
+    assert.equal(builder.l7.pending, 0, 'nothing is remembered before the batch is processed');
+    run();
+    assert.equal(builder.l7.pending, 3);
+    sim.tick(1);
+    answer(3);
+    answer(1);
+    answer(2);
+    answer(2); // its request was taken already
+    const responses = run().filter((f) => f.l7?.type === 'RESPONSE');
+    assert.deepEqual(responses.map((f) => f.l7!.dns!.query), ['n3.shop.svc.', 'n1.shop.svc.', 'n2.shop.svc.', 'n2.shop.svc.']);
+    const ms = responses.map((f) => Math.round(f.l7!.latency_ns / 1e6));
+    assert.deepEqual(ms, [2, 4, 1, 0]);
+    assert.equal(builder.l7.stats.unmatched, 1);
+    assert.equal(builder.l7.pending, 0);
+
+    ask(4);
+    ask(5);
+    run();
+    assert.equal(builder.l7.pending, 2);
+    sim.tick(31_000);
+    builder.maintain(sim.time());
+    assert.equal(builder.l7.pending, 0, 'both expired');
+    assert.equal(builder.l7.stats.expired, 2);
+    answer(5);
+    assert.equal(run().find((f) => f.l7?.type === 'RESPONSE')!.l7!.latency_ns, 0, 'the request expired: unmatched');
+    ask(6);
+    ask(7);
+    run();
+    assert.equal(builder.l7.pending, 2);
+    q.end('idle');
+    run();
+    assert.equal(builder.l7.pending, 0, 'the connection ended: its requests went with it');
+  });
+
   test('a drop in the destination pod: DROPPED with the Cilium reason, the kernel reason and Hubble\'s drop event type', () => {
     const { sim, run } = setup();
     const c = sim.tcp({ ...A, port: 40002 }, { ...B, port: 9999 });
@@ -260,7 +306,7 @@ describe('flow builder', () => {
 
   test('kernel losses become notices; unknown and truncated L7 payloads are counted, not fatal', () => {
     const { sim, run, builder } = setup();
-    sim.emit({ kind: 'lost', timeNs: sim.nowNs, time: sim.time(), lost: 42 });
+    sim.emit({ kind: 'lost', timeNs: sim.nowNs, lost: 42 });
     const c = sim.tcp({ ...A, port: 40004 }, { ...B, port: 8080 });
     c.handshake();
     c.send('client', { payload: 'GET /a-very-long-url-without-end', seq: 5 });

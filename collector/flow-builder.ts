@@ -78,6 +78,8 @@ function eventType(type: number, sub: number): CiliumEventType {
   return e;
 }
 
+/** base()'s placeholder, replaced by every caller. */
+const NO_EVENT_TYPE = eventType(0, 0);
 const TRACE = 4;
 const DROP = 1;
 const L7_ACCESS_LOG = 129;
@@ -440,7 +442,7 @@ export class FlowBuilder {
       trace_observation_point: 'UNKNOWN_POINT',
       trace_reason: 'TRACE_REASON_UNKNOWN',
       interface: null as NetworkInterface | null,
-      event_type: eventType(0, 0),
+      event_type: NO_EVENT_TYPE,
       summary: '',
       first_seen_ns: t,
       last_seen_ns: t,

@@ -3,7 +3,7 @@
  * recorder from a live probe) or from records made in memory. Tests use it to feed exact inputs; push() delivers
  * more at any time.
  */
-import type { ProbeRecord } from '../bpf/decode.js';
+import { monotonicBootTimeMs, type ProbeRecord } from '../bpf/decode.js';
 import { decodeReplayBatches, readReplayFile } from './replay-format.js';
 import type { BatchHandler, CaptureSource, SourceStats } from './source.js';
 
@@ -15,7 +15,7 @@ export interface ReplaySourceOptions {
   /** Interface names by index (a file's header provides its own). */
   interfaces?: Record<number, string>;
   hostNetns?: number;
-  /** Epoch ms at CLOCK_MONOTONIC 0; default: the file's, else derived from the first record (time - timeNs). */
+  /** Epoch ms at CLOCK_MONOTONIC 0; default: the file's, else this machine's (records carry only monotonic time). */
   bootTimeMs?: number;
 }
 
@@ -38,10 +38,7 @@ export function createReplaySource(opts: ReplaySourceOptions = {}): ReplaySource
     if (opts.hostNetns === undefined) hostNetns = file.header.hostNetns;
     bootTimeMs ??= file.header.bootTimeMs;
   }
-  if (bootTimeMs === undefined) {
-    const first = initial.flat()[0];
-    bootTimeMs = first ? first.time - first.timeNs / 1e6 : 0;
-  }
+  bootTimeMs ??= monotonicBootTimeMs();
   const bootTimeNs = BigInt(Math.round(bootTimeMs * 1000)) * 1000n;
 
   let handler: BatchHandler | undefined;

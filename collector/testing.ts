@@ -80,7 +80,7 @@ export class ProbeSim {
 
   drop(p: { src: string; dst: string; sport: number; dport: number; proto?: number; family?: 4 | 6; reason?: number; reasonName?: string; netns?: number; ifindex?: number; pktLen?: number; tcpFlags?: number }): DropRecord {
     const r: DropRecord = {
-      kind: 'drop', timeNs: this.nowNs, time: this.time(), ifindex: p.ifindex ?? 2, family: p.family ?? 4, proto: p.proto ?? 6,
+      kind: 'drop', timeNs: this.nowNs, ifindex: p.ifindex ?? 2, family: p.family ?? 4, proto: p.proto ?? 6,
       src: p.src, dst: p.dst, sport: p.sport, dport: p.dport, reason: p.reason ?? 12, reasonName: p.reasonName ?? 'NETFILTER_DROP',
       netns: p.netns ?? 4026532000, pktLen: p.pktLen ?? 60, tcpFlags: p.tcpFlags ?? SYN, icmpType: 0, icmpCode: 0, location: '0xffffffff81000000',
     };
@@ -130,7 +130,7 @@ export class SimConn {
       if (plen > 0 && payload && (sim.capturesPayload(src.port) || sim.capturesPayload(dst.port))) {
         const data = Buffer.from(payload.subarray(0, sim.snapLength));
         const rec: PayloadRecord = {
-          kind: 'payload', timeNs: sim.nowNs, time: sim.time(), ifindex, family: this.family, proto: this.proto,
+          kind: 'payload', timeNs: sim.nowNs, ifindex, family: this.family, proto: this.proto,
           src: src.ip, dst: dst.ip, sport: src.port, dport: dst.port, seq: opts.seq ?? 0, payloadLength: plen, egress, data,
         };
         sim.emit(rec);
@@ -165,7 +165,7 @@ export class SimConn {
   private flowRecord(st: IfState, events: number, pkt: { flags: number; reply: boolean; egress: boolean }): FlowRecord {
     const sim = this.sim;
     return {
-      kind: 'flow', timeNs: sim.nowNs, time: sim.time(), ifindex: st.ifindex, family: this.family, proto: this.proto,
+      kind: 'flow', timeNs: sim.nowNs, ifindex: st.ifindex, family: this.family, proto: this.proto,
       src: this.client.ip, dst: this.server.ip, sport: this.client.port, dport: this.server.port, events,
       firstNs: st.firstNs, lastNs: st.lastNs, bytesOrig: st.bytes[0], bytesReply: st.bytes[1], packetsOrig: st.packets[0],
       packetsReply: st.packets[1], tcpFlagsOrig: st.flags[0], tcpFlagsReply: st.flags[1], pktFlags: pkt.flags,

@@ -295,7 +295,7 @@ export async function createFlowCodec(opts: FlowCodecOptions): Promise<FlowCodec
         try {
           for (let i = 0; i < flows.length; i++) {
             encodeAt(flows[i] as Flow, writer.pos);
-            out[i] = writer.buf.subarray(writer.keepFrom, writer.pos);
+            out[i] = writer.view(writer.keepFrom, writer.pos);
             writer.keepFrom = writer.pos;
           }
         } catch (err) {

@@ -6,6 +6,8 @@
  * move the position: the caller sees a position past the end, grows the buffer and writes again.
  * Values the schema does not allow throw a plain Error, as avsc does.
  */
+// Imported, not the global: globalThis.Buffer is an accessor in Node, a getter call on every use.
+import { Buffer } from 'node:buffer';
 
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
@@ -87,9 +89,42 @@ export function boolean(buf: Buffer, pos: number, v: unknown): number {
   return pos + 1;
 }
 
-/** An enum by symbol (index: symbol -> position); `dflt` is written for undefined (the field's default). */
-export function enumeration(buf: Buffer, pos: number, index: (symbol: string) => number | undefined, v: unknown, dflt: number): number {
-  const i = v === undefined ? dflt : index(v as string);
+/**
+ * Symbol -> index for one enum, by identity first. Flows carry the symbols as string literals, which V8 interns: two
+ * interned strings are equal only when they are the same pointer. `symbols` must be interned (see the encoder's
+ * enumIndex()). Consecutive flows mostly repeat a field's symbol (FORWARDED, TRACE_REASON_UNKNOWN, ...), so the
+ * last hit is compared first; then the small enums are scanned by pointer comparisons, which cost less than hashing
+ * into a Map, and the large ones (DropReason, rare) use a Map. An object rather than a closure: enumeration() reads
+ * its fields inline, where a closure per enum made every field a call.
+ */
+export class SymbolIndex {
+  last: unknown;
+  lastIndex = 0;
+  private readonly map: Map<string, number> | null;
+
+  constructor(private readonly symbols: readonly string[]) {
+    this.last = symbols[0];
+    this.map = symbols.length > 16 ? new Map(symbols.map((sym, i) => [sym, i])) : null;
+  }
+
+  /** The index of `v` (not the last symbol), or undefined when it is not a symbol of the enum. */
+  find(v: unknown): number | undefined {
+    if (this.map !== null) return this.map.get(v as string);
+    const symbols = this.symbols;
+    for (let i = 0; i < symbols.length; i++) {
+      if (symbols[i] === v) {
+        this.last = v;
+        this.lastIndex = i;
+        return i;
+      }
+    }
+    return undefined;
+  }
+}
+
+/** An enum by symbol; `dflt` is written for undefined (the field's default). */
+export function enumeration(buf: Buffer, pos: number, index: SymbolIndex, v: unknown, dflt: number): number {
+  const i = v === undefined ? dflt : v === index.last ? index.lastIndex : index.find(v);
   if (i === undefined) throw invalid(v, 'enum');
   if (i < 64) {
     buf[pos] = i << 1;

@@ -187,6 +187,50 @@ describe('the hand-written flow encoder', () => {
     assertSame(w, flow(), 'back to the first');
   });
 
+  it("writes a connection's flows like avsc while its endpoints, services and names change between events", async () => {
+    // The collector shares one frozen ip record per connection and direction, and keeps each end's endpoint, service
+    // and names until the store or the DNS cache changes: anything the encoder remembers per connection (or per
+    // object) must follow when those objects are replaced, or changed when they are not frozen.
+    const rnd = prng(11);
+    const frozen = <T>(v: T): T => deepFreeze(structuredClone(v));
+    const ipOut = deepFreeze(randomFlow(rnd).ip ?? typicalFlow(1).ip!);
+    const ipBack = deepFreeze({ ...typicalFlow(1).ip!, source: Buffer.from([10, 0, 0, 9]) });
+    const ends = Array.from({ length: 3 }, () => frozen(randomFlow(rnd).source));
+    const services = [null, frozen({ name: 'cart', namespace: 'shop' }), frozen({ name: 'cart', namespace: 'shop-2' })];
+    const names = [deepFreeze([] as string[]), deepFreeze(['cart.shop.svc.cluster.local']), deepFreeze(['a.example', 'b.example'])];
+    const open = { ...typicalFlow(1).destination, labels: ['k8s:app=open'] };
+    const openNames = ['open.example'];
+    const flows: Flow[] = [];
+    for (let i = 0; i < 400; i++) {
+      const reply = i % 2 === 1;
+      const f = typicalSharedFlow(i);
+      f.ip = reply ? ipBack : ipOut;
+      // Mostly the same objects event after event, now and then another one (as after a store or DNS change).
+      const pick = <T>(xs: readonly T[]): T => xs[i % 37 < 30 ? 0 : Math.floor(rnd() * xs.length)] as T;
+      f.source = pick(ends);
+      f.destination = i % 53 === 0 ? open : pick(ends.slice().reverse());
+      f.source_service = pick(services);
+      f.destination_service = pick(services.slice().reverse());
+      f.source_names = pick(names);
+      f.destination_names = i % 41 === 0 ? openNames : pick(names);
+      if (i % 53 === 0) open.labels.push(`k8s:n=${i}`);
+      if (i % 41 === 0) openNames.push(`n${i}.example`);
+      flows.push(f);
+    }
+    const w = writer(4096); // small: the buffer is replaced now and then
+    for (const [i, f] of flows.entries()) assertSame(w, f, `event ${i}`);
+    // Through the codec, which hands out views of its buffers: in batches, with a single encode() and a refused
+    // flow (whose bytes are given back and written over) in between.
+    const codec = await createFlowCodec({ framing: 'single-object' });
+    for (let from = 0; from < flows.length; from += 50) {
+      const batch = flows.slice(from, from + 50);
+      const values = codec.encodeBatch(batch);
+      for (const [i, f] of batch.entries()) assert.ok((values[i] as Buffer).subarray(10).equals(avsc.toBuffer(f)), `batch event ${from + i}`);
+      assert.ok(codec.encode(batch[0] as Flow).subarray(10).equals(avsc.toBuffer(batch[0])));
+      assert.throws(() => codec.encodeBatch([{ ...(batch[1] as Flow), summary: 5 } as unknown as Flow]));
+    }
+  });
+
   it('writes ints, longs and enums on their one-byte fast paths and past them', () => {
     const w = writer();
     for (const n of [0, -0, 1, 62, 63, 64, 65, -1, -63, -64, 127, 128, 8191, 8192]) {

@@ -12,8 +12,10 @@
  * - values avsc refuses throw (the codec then asks avsc which field is wrong);
  * - strings are written as avsc writes them, lone surrogates included (see avro-write.ts).
  */
+// Imported, not the global: globalThis.Buffer is an accessor in Node, a getter call on every use (view() runs per flow).
+import { Buffer } from 'node:buffer';
 import {
-  array, boolean, bytes, copy, enumeration, fixed16, int, invalid, long, string, timestamp, zeros,
+  array, boolean, bytes, copy, enumeration, fixed16, int, invalid, long, string, SymbolIndex, timestamp, zeros,
 } from './avro-write.js';
 import { schemaFingerprint } from './fingerprint.js';
 import type { Flow } from './flow-types.js';
@@ -22,7 +24,7 @@ import type { Flow } from './flow-types.js';
 export const FLOW_ENCODER_FINGERPRINT = 'fb5d86986d56923f';
 
 /** Enum symbol -> index, per enum of the schema (see enumIndex()). */
-type EnumIndex = (symbol: string) => number | undefined;
+type EnumIndex = SymbolIndex;
 interface Enums {
   flowType: EnumIndex;
   verdict: EnumIndex;
@@ -63,9 +65,22 @@ export class FlowWriter {
   /** Size of each new buffer (more when one flow needs more). */
   readonly slabSize: number;
 
+  /** buf's ArrayBuffer, read once per buffer: the `buffer` getter of a typed array is a call into C++. */
+  private memory: ArrayBuffer;
+
   constructor(readonly enums: Enums, initialSize = 64 * 1024) {
     this.slabSize = initialSize;
     this.buf = Buffer.allocUnsafeSlow(initialSize);
+    this.memory = this.buf.buffer as ArrayBuffer;
+  }
+
+  /**
+   * A Buffer over buf[from, to). Buffer.from(arrayBuffer, ...) makes the view directly, where buf.subarray() looks
+   * up the species constructor and reads buf.buffer again: ~35 vs ~57 ns in a micro-benchmark (too little to see
+   * on its own in bench/collector), once per flow.
+   */
+  view(from: number, to: number): Buffer {
+    return Buffer.from(this.memory, this.buf.byteOffset + from, to - from);
   }
 
   /** Appends raw bytes (a framing header). */
@@ -98,6 +113,7 @@ export class FlowWriter {
     const next = Buffer.allocUnsafeSlow(Math.max(this.slabSize, kept + n));
     if (kept > 0) this.buf.copy(next, 0, this.keepFrom, this.pos);
     this.buf = next;
+    this.memory = next.buffer as ArrayBuffer;
     this.keepFrom = 0;
     this.pos = kept;
   }
@@ -115,35 +131,16 @@ export function createFlowWriter(schema: unknown, initialSize?: number): FlowWri
 }
 
 /**
- * Symbol -> index for one enum. Flows carry the symbols as string literals, which V8 interns: two interned strings
- * are equal only when they are the same pointer. The schema's symbols come from JSON.parse, which does not intern
+ * Symbol -> index for one enum (see SymbolIndex). The schema's symbols come from JSON.parse, which does not intern
  * them, so each comparison with them would compare characters; used as property keys they are interned (and
- * Object.keys returns those). Then for the small enums a scan of pointer comparisons costs less than hashing into a
- * Map; the one large enum (DropReason, rare) keeps a Map.
+ * Object.keys returns those).
  */
 function enumIndex(symbols: readonly string[]): EnumIndex {
   const keys: Record<string, number> = Object.create(null) as Record<string, number>;
   for (const s of symbols) keys[s] = 0;
   const interned = Object.keys(keys);
   if (interned.length !== symbols.length || interned.some((s, i) => s !== symbols[i])) throw new Error('enum symbols out of order');
-  if (interned.length > 16) {
-    const map = new Map(interned.map((s, i) => [s, i]));
-    return (v) => map.get(v);
-  }
-  // Consecutive flows mostly repeat a field's symbol (FORWARDED, TRACE_REASON_UNKNOWN, ...): the last hit first.
-  let lastSymbol: unknown = interned[0];
-  let lastIndex = 0;
-  return (v) => {
-    if (v === lastSymbol) return lastIndex;
-    for (let i = 0; i < interned.length; i++) {
-      if (interned[i] === v) {
-        lastSymbol = v;
-        lastIndex = i;
-        return i;
-      }
-    }
-    return undefined;
-  };
+  return new SymbolIndex(interned);
 }
 
 /** The symbols of the enum named `name` anywhere in the schema. */
@@ -302,7 +299,11 @@ function counterFields(buf: Buffer, pos: number, f: Loose): number {
 // labels are deep-frozen, the run's bytes are a function of the four values: they are remembered and copied after
 // four comparisons, instead of a lookup per field. (The same for source .. destination_names, remembered per source
 // endpoint and peer, was tried and measured slower on the bench: a connection's first flow each way misses, and a
-// miss copies ~800 bytes into a new entry.)
+// miss copies ~800 bytes into a new entry. Keyed by the flow's ip record instead (one per connection and
+// direction in the collector), with the six values compared by identity, it measured slower again; and as a place in
+// the current slab rather than a copy (nothing allocated on a miss but the first time per ip record, a hit one
+// copyWithin; 69% hits on the bench's flows) it measured no faster: 1250-1410 vs 1230-1415 ns/flow when encoding the
+// bench's flows alone, alternated, even with the hit's copy left out. The six lookups are not where the time goes.)
 
 /** The run emitter .. cluster_name, from the writer's one remembered run when the values are the same. */
 function nodeBlock(w: FlowWriter, buf: Buffer, pos: number, f: Loose): number {

@@ -100,9 +100,25 @@ export class L7Tracker {
     }
   }
 
+  /** A request awaiting its response: in the connection's first-pending fields when free, else in its Map. */
   private remember(conn: Conn, id: number, timeNs: number, data: unknown): void {
     if (this.pendingCount >= this.cfg.maxPending) {
       this.stats.pendingOverflow++;
+      return;
+    }
+    if (conn.firstPending && conn.firstPendingId === id) {
+      // The same id again replaces its request, as Map#set would.
+      conn.firstPendingTimeNs = timeNs;
+      conn.firstPendingData = data;
+      return;
+    }
+    const map = conn.pending;
+    if (!conn.firstPending && (map === null || !map.has(id))) {
+      conn.firstPending = true;
+      conn.firstPendingId = id;
+      conn.firstPendingTimeNs = timeNs;
+      conn.firstPendingData = data;
+      this.pendingCount++;
       return;
     }
     conn.pending ??= new Map();
@@ -110,13 +126,25 @@ export class L7Tracker {
     conn.pending.set(id, { timeNs, data });
   }
 
-  private take(conn: Conn, id: number): { timeNs: number; data: unknown } | undefined {
-    const hit = conn.pending?.get(id);
-    if (hit !== undefined) {
-      conn.pending!.delete(id);
+  /** The time of the request take() returned last (a field: a { timeNs, data } pair per response would be garbage). */
+  private takenTimeNs = 0;
+
+  /** Removes and returns the data of the request `id` (its time in takenTimeNs), or undefined when none. */
+  private take(conn: Conn, id: number): unknown {
+    if (conn.firstPending && conn.firstPendingId === id) {
+      const data = conn.firstPendingData;
+      this.takenTimeNs = conn.firstPendingTimeNs;
+      conn.firstPending = false;
+      conn.firstPendingData = null;
       this.pendingCount--;
+      return data;
     }
-    return hit;
+    const hit = conn.pending?.get(id);
+    if (hit === undefined) return undefined;
+    conn.pending!.delete(id);
+    this.pendingCount--;
+    this.takenTimeNs = hit.timeNs;
+    return hit.data;
   }
 
   private dns(p: PayloadRecord, conn: Conn, nowMs: number): L7Event | null {
@@ -135,12 +163,13 @@ export class L7Tracker {
       return { type: 'REQUEST', latency_ns: 0, dns: dnsRecord(msg, false), http: null, kafka: null };
     }
     const req = this.take(conn, msg.id);
-    if (!req) this.stats.unmatched++;
+    if (req === undefined) this.stats.unmatched++;
+    const latency = req !== undefined ? Math.max(0, p.timeNs - this.takenTimeNs) : 0;
     const record = dnsRecord(msg, true);
     if (msg.rcode === 0 && msg.query) {
       for (const a of msg.answers) if (a.ip) this.dnsCache.learn(formatIpBytes(a.ip), msg.query, a.ttl, nowMs);
     }
-    return { type: 'RESPONSE', latency_ns: req ? Math.max(0, p.timeNs - req.timeNs) : 0, dns: record, http: null, kafka: null };
+    return { type: 'RESPONSE', latency_ns: latency, dns: record, http: null, kafka: null };
   }
 
   private http(p: PayloadRecord, conn: Conn, reply: boolean, _nowMs: number): L7Event | null {
@@ -157,12 +186,11 @@ export class L7Tracker {
       // 1xx responses are interim: the final one answers the request.
       if (parsed.code < 200) return null;
       this.stats.parsed.http++;
-      let req: { timeNs: number; data: unknown } | undefined;
-      while (conn.httpDone < conn.httpNext && req === undefined) req = this.take(conn, conn.httpDone++);
-      if (!req) this.stats.unmatched++;
-      const r = req?.data as HttpPending | undefined;
+      let r: HttpPending | undefined;
+      while (conn.httpDone < conn.httpNext && r === undefined) r = this.take(conn, conn.httpDone++) as HttpPending | undefined;
+      if (r === undefined) this.stats.unmatched++;
       return {
-        type: 'RESPONSE', latency_ns: req ? Math.max(0, p.timeNs - req.timeNs) : 0, dns: null,
+        type: 'RESPONSE', latency_ns: r !== undefined ? Math.max(0, p.timeNs - this.takenTimeNs) : 0, dns: null,
         http: { code: parsed.code, method: r?.method ?? '', url: r?.url ?? '', protocol: parsed.protocol, headers: parsed.headers }, kafka: null,
       };
     }
@@ -191,15 +219,14 @@ export class L7Tracker {
         kafka: { error_code: 0, api_version: parsed.apiVersion, api_key: apiKey, correlation_id: parsed.correlationId, topic: parsed.topic, client_id: parsed.clientId },
       };
     }
-    const req = this.take(conn, parsed.correlationId);
-    if (!req) {
+    const r = this.take(conn, parsed.correlationId) as KafkaPending | undefined;
+    if (r === undefined) {
       // Without its request a response says nothing useful (not even its API): count it, make no event.
       this.stats.unmatched++;
       return null;
     }
-    const r = req.data as KafkaPending;
     return {
-      type: 'RESPONSE', latency_ns: Math.max(0, p.timeNs - req.timeNs), dns: null, http: null,
+      type: 'RESPONSE', latency_ns: Math.max(0, p.timeNs - this.takenTimeNs), dns: null, http: null,
       kafka: { error_code: 0, api_version: r.apiVersion, api_key: r.apiKey, correlation_id: parsed.correlationId, topic: r.topic, client_id: r.clientId },
     };
   }
@@ -213,7 +240,14 @@ export class L7Tracker {
   expire(table: ConnectionTable, nowMonoNs: number): void {
     const limit = nowMonoNs - this.cfg.pendingTimeoutMs * 1e6;
     for (const conn of table.withPending()) {
-      for (const [id, p] of conn.pending!) {
+      if (conn.firstPending && conn.firstPendingTimeNs < limit) {
+        conn.firstPending = false;
+        conn.firstPendingData = null;
+        this.pendingCount--;
+        this.stats.expired++;
+      }
+      if (conn.pending === null) continue;
+      for (const [id, p] of conn.pending) {
         if (p.timeNs < limit) {
           conn.pending!.delete(id);
           this.pendingCount--;
@@ -225,6 +259,11 @@ export class L7Tracker {
 
   /** A connection went away: its pending requests with it. */
   dropConnection(conn: Conn): void {
+    if (conn.firstPending) {
+      this.pendingCount--;
+      conn.firstPending = false;
+      conn.firstPendingData = null;
+    }
     if (conn.pending) {
       this.pendingCount -= conn.pending.size;
       conn.pending = null;
