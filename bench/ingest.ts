@@ -57,6 +57,7 @@ const MAX_ROWS = process.env['INGEST_BENCH_MAX_ROWS'] ? Number(process.env['INGE
  * The worker's kafka.maxBytesPerPartition and kafka.maxBytes as "PER_PARTITION,TOTAL" bytes (default: ingest's own
  * defaults); the kafkajs floor consumer uses the same.
  */
+const MAX_BUFFERED = process.env['INGEST_BENCH_MAX_BUFFERED'] ? Number(process.env['INGEST_BENCH_MAX_BUFFERED']) : undefined;
 const FETCH_BYTES = process.env['INGEST_BENCH_FETCH_BYTES']?.split(',').map(Number);
 /** What the collector publishes by default. */
 const COMPRESSION = (process.env['INGEST_BENCH_COMPRESSION'] ?? 'lz4') as Compression;
@@ -191,6 +192,7 @@ async function endToEnd(ch: ClickHouseClient, url: string, brokers: string[], ch
     // Batches are per partition: with 8 partitions, 1 s would make 8 inserts (56 parts over 7 tables) a second.
     batch: { maxAge: MAX_AGE, ...(MAX_ROWS ? { maxRows: MAX_ROWS } : {}) },
     insert: { concurrency: CONCURRENCY },
+    ...(MAX_BUFFERED ? { limits: { maxBufferedBytes: MAX_BUFFERED } } : {}),
     metrics: { enabled: false },
   };
   parseConfig(ingestSpec, config); // fail here, not in the child, on a bad config

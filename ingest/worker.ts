@@ -343,7 +343,9 @@ export class IngestWorker {
     const held = this.heldBytes();
     this.stats.bufferedBytes = held;
     const { consumer, metrics, log } = this.deps;
-    const wantPause = this.stopping || this.failing.size > 0 || held > this.opts.maxBufferedBytes;
+    const overMemory = held > this.opts.maxBufferedBytes;
+    if (overMemory && !this.stopping) this.sealForMemory();
+    const wantPause = this.stopping || this.failing.size > 0 || overMemory;
     if (wantPause && !this.paused) {
       this.paused = true;
       this.stats.pauses++;
@@ -356,6 +358,19 @@ export class IngestWorker {
     }
     this.stats.paused = this.paused;
     metrics.buffered(held, this.paused);
+  }
+
+  /**
+   * At the memory limit fetching pauses, so the open batches cannot grow until memory is freed: they are sealed
+   * and queued for ClickHouse now instead of waiting for batch.maxAge, during which nothing would be inserted and
+   * nothing fetched (the pipeline stalled for up to maxAge each time). A batch being rebuilt from an intent is left
+   * open: it must end exactly where its intent says.
+   */
+  private sealForMemory(): void {
+    for (const st of this.states.values()) {
+      if (st.open && st.replayEnd === undefined && !st.revoked) st.seal();
+    }
+    this.pump();
   }
 
   /** Stops taking records from one partition for a while (registry down); the batch is fetched again after. */

@@ -116,6 +116,31 @@ describe('ingest: exactly the published flows', () => {
     assert.equal(await committedTotal(kafka, topic, topic), N);
   });
 
+  it('at the memory limit the open batches are sent at once, not when they age: every record is stored and committed', async () => {
+    const N = 20_000;
+    const topic = uniqueName('ingest_memory');
+    const database = uniqueName('ingest_memory');
+    await createTopic(kafka, topic, 2);
+    await migratedDatabase(ch, database);
+    await publish(kafka, topic, { values: await flowsFor(14, N), partitions: 2 });
+    // Batches that never fill and never age (as in the graceful stop test), and room for about 3,000 rows: only
+    // the memory limit can send them. Before it sealed them, fetching paused and nothing moved until batch.maxAge.
+    const ingest = createIngest(ingestConfig({ brokers, topic, groupId: topic, clickhouseUrl, database }, {
+      'batch.maxRows': 1_000_000, 'batch.maxAge': '10m', 'limits.maxBufferedBytes': 4 * 1024 * 1024,
+    }));
+    await ingest.start();
+    try {
+      await waitFor('every row stored', async () => (await rowCounts(ch, database)).rows >= N, 90_000, 500);
+      await waitFor('every record committed', async () => (await committedTotal(kafka, topic, topic)) >= N, 30_000, 500);
+      assert.ok(ingest.stats().pauses > 0, 'the worker did reach the memory limit');
+      assert.ok(ingest.stats().batchesStored > 2, `batches were cut by the memory limit (${ingest.stats().batchesStored} stored)`);
+    } finally {
+      await ingest.stop();
+    }
+    assert.deepEqual(await rowCounts(ch, database), { rows: N, distinct: N });
+    assert.equal(await committedTotal(kafka, topic, topic), N);
+  });
+
   it('stores exactly N rows when the worker process is SIGKILLed twice mid-run and restarted', async () => {
     const N = 150_000;
     const topic = uniqueName('ingest_kill');
