@@ -46,7 +46,7 @@ export const ingestSpec = {
     retryMax: duration('10s', { min: 100, max: 600_000, doc: 'longest retry delay (exponential backoff)' }),
   }, { doc: 'ClickHouse inserts' }),
   limits: section({
-    maxBufferedBytes: int(256 * MiB, { min: 4 * MiB, max: 64 * 1024 * MiB, doc: 'rows held in memory (open and unacknowledged batches) before fetching pauses' }),
+    maxBufferedBytes: int(256 * MiB, { min: 4 * MiB, max: 64 * 1024 * MiB, doc: 'rows held in memory (open and unacknowledged batches) before fetching pauses and the open batches are sent without waiting for batch.maxAge' }),
     maxRecordBytes: int(1 * MiB, { min: 1024, max: 64 * MiB, doc: 'larger records are dead-lettered' }),
     maxStringBytes: int(64 * 1024, { min: 256, max: 16 * MiB, doc: 'a longer string value dead-letters its record' }),
     maxFutureSkew: duration('1h', { min: 0, max: 30 * 86_400_000, doc: 'flows timed later than now + this are dead-lettered (older than retention.rawDays too)' }),
