@@ -118,6 +118,26 @@ describe('DNS cache', () => {
     assert.deepEqual(c.names('10.0.0.2', 60_000), [], 'clamped to maxTtl');
   });
 
+  test('the generation moves when the answers change, not when a known name is learnt again', () => {
+    const c = new DnsCache(opts);
+    c.learn('10.0.3.1', 'web.example', 10, 0);
+    const g0 = c.generation;
+    const first = c.names('10.0.3.1', 1);
+    assert.equal(c.lastValidUntil, 10_000);
+    c.learn('10.0.3.1', 'web.example.', 30, 5_000); // the same answer again, later: only its expiry moves
+    assert.equal(c.generation, g0, 'a repeated answer changes no name');
+    // A reader that cached until the old expiry asks again then, and gets the same names, now valid for longer.
+    assert.equal(c.names('10.0.3.1', 10_000), first);
+    assert.equal(c.lastValidUntil, 35_000);
+    c.learn('10.0.3.1', 'api.example', 30, 6_000);
+    assert.notEqual(c.generation, g0, 'a new name is a change');
+    assert.deepEqual(c.names('10.0.3.1', 10_000), ['api.example', 'web.example']);
+    const g1 = c.generation;
+    for (let i = 0; i < 3; i++) c.learn(`10.0.4.${i}`, `n${i}`, 60, 6_000); // evicts 10.0.3.1 (3 addresses at most)
+    assert.notEqual(c.generation, g1, 'an eviction is a change');
+    assert.deepEqual(c.names('10.0.3.1', 10_000), []);
+  });
+
   test('bounded: addresses and names per address', () => {
     const c = new DnsCache(opts);
     for (let i = 0; i < 10; i++) c.learn(`10.0.1.${i}`, `n${i}`, 60, 0);

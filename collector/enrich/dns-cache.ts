@@ -24,7 +24,7 @@ const EMPTY: readonly string[] = Object.freeze([]);
 export class DnsCache {
   private readonly map = new Map<string, Entry>();
   evicted = 0;
-  /** Bumped by every change to the cache (learn, eviction, expiry): see names(). */
+  /** Bumped by every change to the names the cache answers (a new name, an eviction, an expiry): see names(). */
   generation = 0;
   /**
    * Until when (ms) the last names() answer stays valid if `generation` does not change: the earliest expiry of its
@@ -44,7 +44,6 @@ export class DnsCache {
     if (!clean) return;
     const ttlMs = Math.min(Math.max(ttlSeconds * 1000, this.opts.minTtlMs), this.opts.maxTtlMs);
     const expiry = nowMs + ttlMs;
-    this.generation++;
     let e = this.map.get(ip);
     if (e === undefined) {
       e = { names: [], expires: [], soonest: Infinity, frozen: EMPTY };
@@ -54,9 +53,12 @@ export class DnsCache {
     const at = e.names.indexOf(clean);
     if (at >= 0) {
       e.expires[at] = Math.max(e.expires[at]!, expiry);
-      // Only an expiry changed: the names (and their frozen array) stay.
+      // Only an expiry moved (later): the names and their frozen array stay, so the generation does not change.
+      // A reader holding the old expiry (lastValidUntil) asks again then and gets the same array back; bumping
+      // here made every connection on the node look its names up again after each repeated DNS answer.
       e.soonest = Math.min(...e.expires);
     } else {
+      this.generation++;
       if (e.names.length >= this.opts.maxNamesPerIp) {
         // Drop the name that expires first.
         let victim = 0;
@@ -73,6 +75,7 @@ export class DnsCache {
       const oldest = this.map.keys().next().value as string;
       this.map.delete(oldest);
       this.evicted++;
+      this.generation++;
     }
   }
 
