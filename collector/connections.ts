@@ -151,8 +151,9 @@ const MIN_SLOTS = 1024;
  * Lookups in one open-addressing hash table over typed arrays: each slot is four int32 words (protocol, source
  * address id, destination address id, the two ports), its Conn in a parallel array. A lookup is two Map lookups of
  * the decoder's address strings (the same string objects every time: their hashes are cached; none when they are
- * the addresses of the previous lookup, see AddressIds.idOf()) and a probe of a few words, and a new connection allocates nothing but itself. (Nested Maps by protocol, source, destination and
- * ports, as before, took four Map lookups per direction and a Map per new address pair.)
+ * the addresses of the previous lookup, see AddressIds.idOf()) and a probe of a few words, and a new connection
+ * allocates nothing but itself. (Nested Maps by protocol, source, destination and ports, as before, took four Map
+ * lookups per direction and a Map per new address pair.)
  */
 export class ConnectionTable {
   private readonly addrs = new AddressIds();

@@ -429,10 +429,11 @@ export class AvroRowTranscoder {
   }
 
   /**
-   * A zigzag long, exactly, into `lo` (unsigned) and `hi` (signed) 32-bit halves; false for a varint of 10 bytes
-   * (read by the caller the slow way, which refuses it as before).
+   * A zigzag long, exactly, into `lo` (unsigned) and `hi` (signed) 32-bit halves; returns how many bytes its varint
+   * took. Ten bytes hold values beyond any range checked here: long() and longU32() send them the slow way, which
+   * refuses them as before; times take them as they are.
    */
-  private readLong(): boolean {
+  private readLong(): number {
     const buf = this.src;
     const at = this.p;
     let p = at;
@@ -455,7 +456,7 @@ export class AvroRowTranscoder {
         hi |= (b & 0x7f) << shift;
         shift += 7;
       }
-      if (b & 0x80 || p - at >= 10) return false;
+      if (b & 0x80) throw corrupt('a varint longer than 10 bytes');
     }
     if (p > this.end) throw corrupt('the record ends inside a number');
     this.p = p;
@@ -463,13 +464,13 @@ export class AvroRowTranscoder {
     const neg = -(lo & 1);
     this.lo = (((lo >>> 1) | (hi << 31)) ^ neg) >>> 0;
     this.hi = (hi >>> 1) ^ neg;
-    return true;
+    return p - at;
   }
 
   /** A long in 0 .. max (whose upper half is at most maxHi) written as UInt64. */
   private long(field: string, maxHi: number, max: number): void {
     const at = this.p;
-    if (!this.readLong() || this.hi < 0 || this.hi > maxHi || (this.hi === maxHi && this.lo > max % TWO32)) this.longError(field, at, max);
+    if (this.readLong() >= 10 || this.hi < 0 || this.hi > maxHi || (this.hi === maxHi && this.lo > max % TWO32)) this.longError(field, at, max);
     const ov = this.outView;
     const o = this.outBase + this.q;
     ov.setUint32(o, this.lo, true);
@@ -480,7 +481,7 @@ export class AvroRowTranscoder {
   /** A long in 0 .. U32 written as UInt32. */
   private longU32(field: string): void {
     const at = this.p;
-    if (!this.readLong() || this.hi !== 0) this.longError(field, at, U32);
+    if (this.readLong() >= 10 || this.hi !== 0) this.longError(field, at, U32);
     this.u32(this.lo);
   }
 
@@ -495,34 +496,9 @@ export class AvroRowTranscoder {
 
   /** A zigzag long copied exactly as Int64 (times), checked against the window when `checked`. */
   private time(field: string, checked: boolean): void {
-    const buf = this.src;
-    let p = this.p;
-    let lo = 0;
-    let hi = 0;
-    let b = 0;
-    let shift = 0;
-    do {
-      b = buf[p++] as number;
-      lo |= (b & 0x7f) << shift;
-      shift += 7;
-    } while (b & 0x80 && shift < 28);
-    if (b & 0x80) {
-      b = buf[p++] as number;
-      lo |= (b & 0x0f) << 28;
-      hi = (b & 0x7f) >>> 4;
-      shift = 3;
-      while (b & 0x80 && shift < 32) {
-        b = buf[p++] as number;
-        hi |= (b & 0x7f) << shift;
-        shift += 7;
-      }
-      if (b & 0x80) throw corrupt('a varint longer than 10 bytes');
-    }
-    if (p > this.end) throw corrupt('the record ends inside a number');
-    this.p = p;
-    const neg = -(lo & 1);
-    const vlo = (((lo >>> 1) | (hi << 31)) ^ neg) >>> 0;
-    const vhi = (hi >>> 1) ^ neg;
+    this.readLong();
+    const vlo = this.lo;
+    const vhi = this.hi;
     if (checked) {
       // Signed value, exact to about 256 ns at today's times: enough to check a window of days.
       const approx = vhi * TWO32 + vlo;

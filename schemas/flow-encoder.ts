@@ -24,17 +24,16 @@ import type { Flow } from './flow-types.js';
 export const FLOW_ENCODER_FINGERPRINT = 'fb5d86986d56923f';
 
 /** Enum symbol -> index, per enum of the schema (see enumIndex()). */
-type EnumIndex = SymbolIndex;
 interface Enums {
-  flowType: EnumIndex;
-  verdict: EnumIndex;
-  dropReason: EnumIndex;
-  flowEvent: EnumIndex;
-  ipVersion: EnumIndex;
-  l7Type: EnumIndex;
-  direction: EnumIndex;
-  point: EnumIndex;
-  traceReason: EnumIndex;
+  flowType: SymbolIndex;
+  verdict: SymbolIndex;
+  dropReason: SymbolIndex;
+  flowEvent: SymbolIndex;
+  ipVersion: SymbolIndex;
+  l7Type: SymbolIndex;
+  direction: SymbolIndex;
+  point: SymbolIndex;
+  traceReason: SymbolIndex;
 }
 
 // A value as the encoder sees it: any field may be undefined (then its default is written) or of the wrong type.
@@ -122,7 +121,7 @@ export class FlowWriter {
 /** A writer for flows of `schema` (parsed flow.avsc), or undefined when it is not the schema this file encodes. */
 export function createFlowWriter(schema: unknown, initialSize?: number): FlowWriter | undefined {
   if (schemaFingerprint(schema).toString('hex') !== FLOW_ENCODER_FINGERPRINT) return undefined;
-  const e = (name: string): EnumIndex => enumIndex(enumSymbols(schema, name));
+  const e = (name: string): SymbolIndex => enumIndex(enumSymbols(schema, name));
   return new FlowWriter({
     flowType: e('FlowType'), verdict: e('Verdict'), dropReason: e('DropReason'), flowEvent: e('FlowEvent'),
     ipVersion: e('IPVersion'), l7Type: e('L7FlowType'), direction: e('TrafficDirection'),
@@ -135,7 +134,7 @@ export function createFlowWriter(schema: unknown, initialSize?: number): FlowWri
  * them, so each comparison with them would compare characters; used as property keys they are interned (and
  * Object.keys returns those).
  */
-function enumIndex(symbols: readonly string[]): EnumIndex {
+function enumIndex(symbols: readonly string[]): SymbolIndex {
   const keys: Record<string, number> = Object.create(null) as Record<string, number>;
   for (const s of symbols) keys[s] = 0;
   const interned = Object.keys(keys);

@@ -126,6 +126,13 @@ export class L7Tracker {
     conn.pending.set(id, { timeNs, data });
   }
 
+  /** Empties the connection's first-pending fields (the data goes, so the request can be collected). */
+  private forgetFirst(conn: Conn): void {
+    conn.firstPending = false;
+    conn.firstPendingData = null;
+    this.pendingCount--;
+  }
+
   /** The time of the request take() returned last (a field: a { timeNs, data } pair per response would be garbage). */
   private takenTimeNs = 0;
 
@@ -134,9 +141,7 @@ export class L7Tracker {
     if (conn.firstPending && conn.firstPendingId === id) {
       const data = conn.firstPendingData;
       this.takenTimeNs = conn.firstPendingTimeNs;
-      conn.firstPending = false;
-      conn.firstPendingData = null;
-      this.pendingCount--;
+      this.forgetFirst(conn);
       return data;
     }
     const hit = conn.pending?.get(id);
@@ -241,9 +246,7 @@ export class L7Tracker {
     const limit = nowMonoNs - this.cfg.pendingTimeoutMs * 1e6;
     for (const conn of table.withPending()) {
       if (conn.firstPending && conn.firstPendingTimeNs < limit) {
-        conn.firstPending = false;
-        conn.firstPendingData = null;
-        this.pendingCount--;
+        this.forgetFirst(conn);
         this.stats.expired++;
       }
       if (conn.pending === null) continue;
@@ -259,11 +262,7 @@ export class L7Tracker {
 
   /** A connection went away: its pending requests with it. */
   dropConnection(conn: Conn): void {
-    if (conn.firstPending) {
-      this.pendingCount--;
-      conn.firstPending = false;
-      conn.firstPendingData = null;
-    }
+    if (conn.firstPending) this.forgetFirst(conn);
     if (conn.pending) {
       this.pendingCount -= conn.pending.size;
       conn.pending = null;
