@@ -1,7 +1,8 @@
 /*
  * Flow capture at TC ingress and egress (TCX links, or cls_bpf where the kernel has no TCX).
  * Parses Ethernet (+VLAN), IPv4, IPv6 (+extension headers), TCP, UDP, ICMP, ICMPv6; keeps one entry per connection
- * and interface in an LRU hash; sends a record on a new flow, on TCP flag transitions, on active-timeout exports,
+ * in an LRU hash, owned by the interface that saw it first (a packet seen again at a second interface of the node is
+ * not counted twice, and not reported twice); sends a record on a new flow, on TCP flag transitions, on active-timeout exports,
  * and payload snippets on chosen ports. It only observes: every path returns TC_ACT_UNSPEC (= TCX_NEXT).
  *
  * Cost: this runs for every packet on every attached interface, so the common case (a packet of a flow already in
@@ -296,7 +297,7 @@ static __noinline void emit_flow(const struct lb_ctx *c, const struct lb_flow_va
 		lb_count(LB_CTR_RING_FULL_FLOW, 1);
 		return;
 	}
-	lb_hdr(&r->hdr, LB_REC_FLOW, sizeof(*r), k->ifindex, now);
+	lb_hdr(&r->hdr, LB_REC_FLOW, sizeof(*r), v->ifindex, now);
 	if (v->init_is_hi) {
 		__builtin_memcpy(r->tuple.src, k->hi_addr, 16);
 		__builtin_memcpy(r->tuple.dst, k->lo_addr, 16);
@@ -409,6 +410,7 @@ static __noinline int new_flow(struct __sk_buff *skb, struct lb_ctx *c)
 	nv.orig_egress = reversed ? !c->egress : c->egress;
 	nv.icmp_type = p->icmp_type;
 	nv.icmp_code = p->icmp_code;
+	nv.ifindex = skb->ifindex;
 	/* Payload ports are load-time configuration and a flow's ports never change: decide once, here. */
 	if (lb_cfg.snap_len && (p->t.proto == IPPROTO_TCP || p->t.proto == IPPROTO_UDP)) {
 		const volatile __u8 *ports = p->t.proto == IPPROTO_TCP ? lb_cfg.payload_ports_tcp : lb_cfg.payload_ports_udp;
@@ -487,7 +489,6 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 egress)
 		key->lo_port = pp->t.sport;
 		key->hi_port = pp->t.dport;
 	}
-	key->ifindex = skb->ifindex;
 	key->family = pp->t.family;
 	key->proto = pp->t.proto;
 	c.src_is_hi = src_is_hi;
@@ -509,6 +510,12 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 egress)
 		v = bpf_map_lookup_elem(&lb_flows, key);
 		if (!v)
 			return TC_ACT_UNSPEC;
+	}
+
+	/* The same packet at the connection's second interface (the other pod's, on this node): already counted. */
+	if (v->ifindex != skb->ifindex) {
+		lb_count(LB_CTR_SECOND_INTERFACE, 1);
+		return TC_ACT_UNSPEC;
 	}
 
 	__u32 events = 0;

@@ -146,13 +146,18 @@ struct lb_bench_args {
 /* Payload records reserve room for up to this many bytes. */
 #define LB_SNAP_MAX 1024
 
-/* The flow table (an LRU hash). The key is canonical: the lower (address, port) endpoint first. */
+/*
+ * The flow table (an LRU hash): one entry per connection on the node. The key is canonical: the lower (address, port)
+ * endpoint first. It holds no interface: a packet between two pods of this node crosses both pods' host-side
+ * interfaces, and is one observation, counted and reported at the interface that saw the connection first (the
+ * entry's owner); the other interface's programs find the entry and stop there.
+ */
 struct lb_flow_key {
 	__u8 lo_addr[16];
 	__u8 hi_addr[16];
 	__u16 lo_port;
 	__u16 hi_port;
-	__u32 ifindex;
+	__u32 _zero;  /* always 0 (keeps the key, hence the table entry, at the size the value's layout counts on) */
 	__u8 family;
 	__u8 proto;
 	__u8 _pad[2];
@@ -189,7 +194,8 @@ struct lb_flow_val {
 	__u8 icmp_type;    /* of the first packet */
 	__u8 icmp_code;
 	__u8 want_payload; /* payload records wanted (TCP/UDP on a chosen port): decided once, when the flow is made */
-	__u8 _pad[7];
+	__u8 _pad[3];
+	__u32 ifindex;     /* the owner: the interface that saw the first packet; only its packets are counted */
 	struct lb_flow_dir dir[2]; /* [0] initiator -> responder, [1] reply */
 };
 
@@ -211,6 +217,7 @@ enum lb_counter {
 	LB_CTR_RING_FULL_DROP,
 	LB_CTR_RING_FULL_TCP,
 	LB_CTR_RING_FULL_OTHER,
+	LB_CTR_SECOND_INTERFACE, /* packets of a connection owned by another interface (already counted there) */
 	LB_CTR_MAX
 };
 #define LB_COUNTER_SLOTS 32

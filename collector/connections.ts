@@ -1,8 +1,8 @@
 /**
  * The collector's view of connections, keyed by the 5-tuple oriented from the initiator (no interface in the key).
- * The probe keeps one flow entry per connection and interface, so a connection between two pods of this node is
- * reported at both pods' host-side interfaces; the first interface to report it owns it and the other's records
- * are duplicates (one packet, one observation). Per connection it keeps what turns the probe's cumulative
+ * The probe reports a connection between two pods of this node at one interface only, the first to see it (the
+ * owner; bpf/flow.bpf.c). A record from another interface is a duplicate (one packet, one observation), unless it
+ * is a NEW record: the probe's entry was evicted and made again there, which then owns it. Per connection it keeps what turns the probe's cumulative
  * counters into deltas, who opened it (traffic direction), its lifecycle and the L7 requests awaiting a response.
  */
 
@@ -79,7 +79,7 @@ export interface Conn {
 
 export interface ConnectionTableOptions {
   maxEntries: number;
-  /** How long an ended connection is remembered (its other interface's records are still duplicates). */
+  /** How long an ended connection is remembered (late records of it are still recognised). */
   endedGraceMs: number;
   /** A connection not heard of for this long is forgotten (the probe would have ended it long before). */
   idleMs: number;

@@ -60,7 +60,8 @@ describe('flow builder', () => {
 
     const events = flows.map((f) => (f.l7 ? `L7:${f.l7.type}` : f.flow_event));
     assert.deepEqual(events, ['NEW', 'ESTABLISHED', 'L7:REQUEST', 'L7:RESPONSE', 'UPDATE', 'CLOSED', 'UPDATE']);
-    assert.ok(builder.stats.duplicates > 0, 'the server pod interface saw the same packets');
+    assert.ok(sim.secondInterface > 0, 'the server pod interface saw the same packets (the probe does not report them again)');
+    assert.equal(builder.stats.duplicates, 0);
     assert.ok(totals.bytesOrig > 0);
 
     const [syn, synAck, req, resp, fin1, fin2, last] = flows as [Flow, Flow, Flow, Flow, Flow, Flow, Flow];
@@ -276,6 +277,34 @@ describe('flow builder', () => {
     const [again] = run();
     assert.equal(again!.flow_event, 'NEW');
     assert.equal(again!.bytes_fwd, 62);
+  });
+
+  test("a kernel entry made again at the other pod's interface takes the connection over; a late report of a non-owner is ignored", () => {
+    const { sim, run, builder } = setup();
+    const c = sim.tcp({ ...A, port: 40009 }, { ...B, port: 8080 });
+    c.handshake();
+    const first = run();
+    assert.deepEqual(first.map((f) => [f.flow_event, f.interface?.name]), [['NEW', 'lxc-a'], ['ESTABLISHED', 'lxc-a']]);
+    // The owner's entry (lxc-a) was evicted; the next packet, the server's, reached lxc-b first: a new entry there,
+    // counting from zero.
+    const again = sim.tcp({ ip: A.ip, port: 40009 }, { ...B, port: 8080 });
+    again.send('server', { payloadLength: 300 });
+    const [taken] = run() as [Flow];
+    assert.equal(taken.flow_event, 'NEW');
+    assert.equal(taken.interface?.name, 'lxc-b');
+    assert.equal(taken.is_reply, true);
+    assert.equal(taken.bytes_fwd, 300 + 52);
+    assert.equal(builder.conns.get(6, A.ip, 40009, B.ip, 8080)?.owner, B.ifindex);
+    // A report from lxc-a (no longer the owner) that is not a new entry: not a flow, counted.
+    const before = builder.stats.duplicates;
+    c.active();
+    assert.deepEqual(run(), []);
+    assert.equal(builder.stats.duplicates, before + 1);
+    again.send('client', { payloadLength: 10 });
+    again.active();
+    const [upd] = run() as [Flow];
+    assert.equal(upd.interface?.name, 'lxc-b');
+    assert.equal(upd.packets_fwd, 1, 'counted from the new entry only');
   });
 
   test('Kafka: request header and topic, response paired by correlation id; segments inside a message are not parsed', () => {

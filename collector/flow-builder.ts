@@ -171,15 +171,14 @@ export class FlowBuilder {
     let conn = this.conns.get(r.proto, r.src, r.sport, r.dst, r.dport);
     if (conn === undefined) {
       conn = this.conns.create(r.proto, r.src, r.sport, r.dst, r.dport, r.ifindex, this.nowMs);
-    } else if (r.ifindex !== conn.owner) {
-      if (!(conn.ended && isNew)) {
-        this.stats.duplicates++;
-        return;
-      }
-      this.l7.dropConnection(conn);
-      this.conns.reset(conn, r.ifindex, this.nowMs);
+    } else if (r.ifindex !== conn.owner && !isNew) {
+      // Another interface's record of a connection it does not own: the probe counts each connection at one
+      // interface, so this is a late or repeated report; the owner's records already hold its packets.
+      this.stats.duplicates++;
+      return;
     } else if (conn.ended || isNew) {
-      // The same 5-tuple again after its end, or the kernel's entry started over: count from zero.
+      // The same 5-tuple again after its end, or the kernel's entry started over (evicted and made again, perhaps
+      // at the other interface, which then owns it): count from zero.
       this.l7.dropConnection(conn);
       this.conns.reset(conn, r.ifindex, this.nowMs);
     }

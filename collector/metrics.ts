@@ -237,7 +237,7 @@ export function createCollectorMetrics(cfg: CollectorMetricsConfig, deps: { heal
   reg.counterFunc('lookback_collector_publish_lost_total', 'Flows dropped because the publish queue was full', [], () => health().publishLost);
   reg.counterFunc('lookback_collector_kernel_lost_total', 'Probe records the kernel could not queue (ring buffer full)', [], () => health().kernelLost);
   reg.counterFunc('lookback_collector_records_total', 'Probe records received, by kind', ['kind'], () => Object.entries(health().records).map(([k, v]) => [[k], v]));
-  reg.counterFunc('lookback_collector_duplicate_observations_total', 'Records of a connection seen at a second interface (counted once)', [], () => health().duplicates);
+  reg.counterFunc('lookback_collector_duplicate_observations_total', 'Probe records of a connection from an interface that does not own it (late reports; its packets are counted at the owner)', [], () => health().duplicates);
   reg.counterFunc('lookback_collector_drops_ignored_total', 'Kernel drops about neither a tracked connection nor a local pod (loopback, other namespaces)', [], () => health().dropsIgnored);
   reg.counterFunc('lookback_collector_l7_parse_errors_total', 'Payloads that could not be parsed, by protocol and reason', ['protocol', 'reason'], () => {
     const l7 = health().l7;

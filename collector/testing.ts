@@ -1,8 +1,10 @@
 /**
  * A probe simulator for tests and benchmarks: scripted conversations between endpoints become the records the
- * real probe would emit at each attached interface (a NEW record on a flow's first packet, SYN/SYN-ACK/FIN/RST
- * transitions, cumulative counters, payload snippets on chosen ports, final records on end), in the order the
- * packets cross the interfaces. Feed them to the collector through a replay source.
+ * real probe would emit (a NEW record on a flow's first packet, SYN/SYN-ACK/FIN/RST transitions, cumulative
+ * counters, payload snippets on chosen ports, final records on end), in the order the packets cross the
+ * interfaces. As in the kernel (bpf/flow.bpf.c), a connection is counted and reported at one interface only, the
+ * first to see it; its packets at the other pod's interface are counted in `secondInterface` and nothing more.
+ * Feed the records to the collector through a replay source.
  *
  *   const sim = new ProbeSim({ payloadPorts: [80] });
  *   const c = sim.tcp({ ip: '10.0.0.1', port: 40000, ifindex: 11 }, { ip: '10.0.0.2', port: 80, ifindex: 12 });
@@ -37,6 +39,8 @@ export class ProbeSim {
   nowNs: number;
   readonly bootTimeMs: number;
   private out: ProbeRecord[] = [];
+  /** Packets seen at a connection's second interface (the kernel's secondInterface counter). */
+  secondInterface = 0;
   private readonly payloadPorts: Set<number>;
   readonly snapLength: number;
 
@@ -91,6 +95,7 @@ export class ProbeSim {
 }
 
 export class SimConn {
+  /** The probe's entry for this connection: at most one, at the interface that saw it first. */
   private readonly ifs: IfState[] = [];
   constructor(readonly sim: ProbeSim, readonly proto: number, readonly client: SimEndpoint, readonly server: SimEndpoint, readonly family: 4 | 6) {}
 
@@ -111,7 +116,11 @@ export class SimConn {
     const path: [number | undefined, boolean][] = [[src.ifindex, false], [dst.ifindex, true]];
     for (const [ifindex, egress] of path) {
       if (ifindex === undefined) continue;
-      let st = this.ifs.find((s) => s.ifindex === ifindex);
+      let st = this.ifs[0];
+      if (st !== undefined && st.ifindex !== ifindex) {
+        sim.secondInterface++; // counted at the owner already
+        continue;
+      }
       let events = 0;
       if (!st) {
         st = { ifindex, origEgress: dir === 0 ? egress : !egress, firstNs: sim.nowNs, lastNs: sim.nowNs, bytes: [0, 0], packets: [0, 0], flags: [0, 0] };
@@ -139,7 +148,7 @@ export class SimConn {
     sim.tick(0.05);
   }
 
-  /** A periodic export (the probe's active timeout) at every interface, caused by a packet from `from`. */
+  /** A periodic export (the probe's active timeout), caused by a packet from `from`. */
   active(from: 'client' | 'server' = 'client'): void {
     for (const st of this.ifs) this.sim.emit(this.flowRecord(st, FLOW_EVENTS.active, { flags: ACK, reply: from === 'server', egress: false }));
   }
@@ -156,7 +165,7 @@ export class SimConn {
     this.send('client', { flags: ACK });
   }
 
-  /** The probe forgets the flow at every interface (idle sweep, or flush). */
+  /** The probe forgets the flow (idle sweep, or flush). */
   end(kind: 'idle' | 'flush' = 'idle'): void {
     for (const st of this.ifs) this.sim.emit(this.flowRecord(st, kind === 'idle' ? FLOW_EVENTS.endIdle : FLOW_EVENTS.endFlush, { flags: 0, reply: false, egress: false }));
     this.ifs.length = 0;
@@ -173,7 +182,7 @@ export class SimConn {
     };
   }
 
-  /** Totals at the first interface that saw the connection (what the collector should have counted). */
+  /** Totals at the interface that owns the connection (what the collector should have counted). */
   totals(): { bytesOrig: number; bytesReply: number; packetsOrig: number; packetsReply: number } | undefined {
     const st = this.ifs[0];
     return st && { bytesOrig: st.bytes[0], bytesReply: st.bytes[1], packetsOrig: st.packets[0], packetsReply: st.packets[1] };

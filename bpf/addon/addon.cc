@@ -43,6 +43,7 @@ const char* counterName(uint32_t i) {
     names[LB_CTR_RING_FULL_DROP] = "ringFullDrop";
     names[LB_CTR_RING_FULL_TCP] = "ringFullTcp";
     names[LB_CTR_RING_FULL_OTHER] = "ringFullOther";
+    names[LB_CTR_SECOND_INTERFACE] = "secondInterface";
   }
   return names[i] ? names[i] : "unknown";
 }

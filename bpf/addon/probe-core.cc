@@ -376,7 +376,7 @@ lb_flow_rec finalRecord(const lb_flow_key& k, const lb_flow_val& v, uint32_t eve
   memset(&r, 0, sizeof(r));
   r.hdr.kind = LB_REC_FLOW;
   r.hdr.size = sizeof(r);
-  r.hdr.ifindex = k.ifindex;
+  r.hdr.ifindex = v.ifindex;
   r.hdr.time_ns = now;
   const bool hi = v.init_is_hi != 0;
   memcpy(r.tuple.src, hi ? k.hi_addr : k.lo_addr, 16);
