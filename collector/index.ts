@@ -154,7 +154,7 @@ export function createCollector(cfg: CollectorConfig, deps: CollectorDeps = {}):
         dropsIgnored: builder.stats.dropsIgnored,
         l7: builder.l7.stats,
         records: builder.stats.records,
-        pipelineErrors: pipeline.stats().errors,
+        pipelineErrors: pipeline.stats().errors + pipeline.stats().encodeErrors,
       }),
     });
     store.onPodDeleted((ns, name) => metrics?.podDeleted(ns, name));
@@ -181,8 +181,9 @@ export function createCollector(cfg: CollectorConfig, deps: CollectorDeps = {}):
       if (started) return;
       started = true;
       if (enrichment) await enrichment.start();
+      // Flows are encoded once, for Kafka and for the ring (which keeps the values; see ring.ts).
+      let codec: FlowCodec;
       if (cfg.kafka.enabled) {
-        let codec: FlowCodec;
         if (cfg.kafka.framing === 'confluent') {
           const registry = createRegistryClient({ url: cfg.kafka.registryUrl });
           codec = await createFlowCodec({ framing: 'confluent', registry, subject: valueSubject(cfg.kafka.topic) });
@@ -204,6 +205,8 @@ export function createCollector(cfg: CollectorConfig, deps: CollectorDeps = {}):
           },
         });
         await publisher.start();
+      } else {
+        codec = await createFlowCodec({ framing: 'single-object' });
       }
       if (metrics) await metrics.start();
       if (cfg.observer.enabled) {
@@ -212,7 +215,7 @@ export function createCollector(cfg: CollectorConfig, deps: CollectorDeps = {}):
           version: `lookback ${version}`, ring, namespaces: () => store.namespaces(), log: log.child('observer'),
         });
       }
-      pipeline.start(publisher);
+      pipeline.start(publisher, codec);
       await source.start();
       log.info('collector started', {
         node: cfg.node.name, source: source.kind, enrichment: cfg.enrichment.source,

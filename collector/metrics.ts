@@ -246,7 +246,7 @@ export function createCollectorMetrics(cfg: CollectorMetricsConfig, deps: { heal
     return out;
   });
   reg.counterFunc('lookback_collector_l7_unmatched_total', 'L7 responses without their request', [], () => health().l7.unmatched);
-  reg.counterFunc('lookback_collector_pipeline_errors_total', 'Batches whose processing failed (capture went on)', [], () => health().pipelineErrors);
+  reg.counterFunc('lookback_collector_pipeline_errors_total', 'Batches whose processing failed and flows that could not be encoded (capture went on)', [], () => health().pipelineErrors);
   reg.gauge('lookback_collector_connections', 'Connections tracked', [], () => health().connections);
   reg.gauge('lookback_collector_dns_cache_entries', 'Addresses with DNS names', [], () => health().dnsCacheEntries);
   reg.gauge('lookback_collector_ring_flows', 'Events in the Observer ring', [], () => health().ringFlows);

@@ -1,12 +1,15 @@
 /**
  * The collector's hot path, one call per probe batch: records -> flows (flow-builder: dedupe, deltas, direction,
- * L7, enrichment, DNS names) -> ring (live Observer) -> metrics -> publish queue (never blocks). Losses become
+ * L7, enrichment, DNS names) -> Avro record values, encoded once -> ring (live Observer; it keeps the values and
+ * decodes what it is asked for) -> metrics -> publish queue (never blocks; the same values). Losses become
  * LostEvents in the ring: the kernel's (PERF_EVENT_RING_BUFFER) as the probe reports them, the publish queue's
- * (OBSERVER_EVENTS_QUEUE) folded into at most one event per second.
+ * (OBSERVER_EVENTS_QUEUE) folded into at most one event per second. Without a codec (not started yet, or tests)
+ * the ring keeps the flow objects.
  */
 import type { ProbeRecord } from '../bpf/decode.js';
 import { describeError } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/log.js';
+import type { FlowCodec } from '../schemas/avro-codec.js';
 import type { Flow } from '../schemas/flow-types.js';
 import type { FlowBuilder } from './flow-builder.js';
 import type { Publisher } from './publish/kafka-publisher.js';
@@ -24,10 +27,14 @@ export interface Pipeline {
   handle(records: ProbeRecord[]): void;
   /** Publish-queue losses reported by the publisher (count and time range). */
   publishLoss(count: number, firstNs: bigint, lastNs: bigint): void;
-  /** Starts taking batches from the source; flows go to `publisher` when given. */
-  start(publisher?: Publisher): void;
+  /**
+   * Starts taking batches from the source; flows go to `publisher` when given, encoded with `codec` (default: the
+   * publisher's).
+   */
+  start(publisher?: Publisher, codec?: FlowCodec): void;
   stop(): void;
-  stats(): { batches: number; flows: number; errors: number; lastBatchRecords: number };
+  /** errors: batches whose building failed; encodeErrors: flows that could not be encoded (dropped, logged). */
+  stats(): { batches: number; flows: number; errors: number; encodeErrors: number; lastBatchRecords: number };
 }
 
 export interface PipelineDeps {
@@ -45,7 +52,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   const log = deps.log ?? silentLogger;
   const { builder, ring } = deps;
   let publisher = deps.publisher;
-  const stats = { batches: 0, flows: 0, errors: 0, lastBatchRecords: 0 };
+  let codec: FlowCodec | null = null;
+  const stats = { batches: 0, flows: 0, errors: 0, encodeErrors: 0, lastBatchRecords: 0 };
   let pendingLoss: { count: number; first: bigint; last: bigint } | null = null;
   let timer: NodeJS.Timeout | undefined;
   let errorsLogged = 0;
@@ -69,10 +77,42 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       }
       builder.lost = [];
     }
-    for (let i = 0; i < flows.length; i++) ring.pushFlow(flows[i]!);
+    if (codec === null) {
+      for (let i = 0; i < flows.length; i++) ring.pushFlow(flows[i]!);
+      ring.notify();
+      deps.metrics?.observeFlows(flows);
+      if (flows.length > 0) publisher?.publish(flows);
+      return;
+    }
+    const values = encode(codec, flows);
+    for (let i = 0; i < values.length; i++) ring.pushEncoded(values[i]!);
     ring.notify();
     deps.metrics?.observeFlows(flows);
-    if (flows.length > 0) publisher?.publish(flows);
+    if (flows.length > 0) publisher?.publishEncoded(flows, values);
+  }
+
+  /**
+   * The record values of flows. A flow the codec refuses (a bug: the builder made a value the schema does not
+   * allow) is taken out of `flows`, counted and logged; the others go on.
+   */
+  function encode(c: FlowCodec, flows: Flow[]): Buffer[] {
+    try {
+      return c.encodeBatch(flows);
+    } catch {
+      const values: Buffer[] = [];
+      let kept = 0;
+      for (const f of flows) {
+        try {
+          values.push(c.encode(f));
+          flows[kept++] = f;
+        } catch (err) {
+          stats.encodeErrors++;
+          if (errorsLogged++ < 10) log.error('a flow could not be encoded; dropped', { error: describeError(err) });
+        }
+      }
+      flows.length = kept;
+      return values;
+    }
   }
 
   function reportLoss(): void {
@@ -95,8 +135,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         if (last > pendingLoss.last) pendingLoss.last = last;
       }
     },
-    start(p) {
+    start(p, c) {
       if (p) publisher = p;
+      codec = c ?? p?.codec ?? null;
+      if (codec) ring.decodeWith(codec.decode);
       deps.source.onBatch(handle);
       timer = setInterval(() => {
         try {

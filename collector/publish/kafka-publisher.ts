@@ -1,6 +1,6 @@
 /**
  * Flows to Kafka, without ever blocking capture. publish() encodes a batch of flows (Avro, views into the codec's
- * shared slabs) into a bounded queue and returns; a single sender loop takes up to batchSize messages (waiting at most
+ * shared slabs; publishEncoded() takes them encoded already, as the pipeline does) into a bounded queue and returns; a single sender loop takes up to batchSize messages (waiting at most
  * linger for a batch to fill), sends them with an idempotent kafkajs producer (acks=all), and on failure retries
  * the same batch with exponential backoff, recreating the producer after repeated failures, so the collector
  * recovers by itself when the broker comes back. While Kafka is slow or down the queue fills; beyond its bounds
@@ -57,6 +57,10 @@ export interface PublisherStats {
 export interface Publisher {
   /** Queues flows for sending; never waits. Returns how many were accepted (the rest are counted as lost). */
   publish(flows: readonly Flow[]): number;
+  /** publish() for flows already encoded with `codec`: values[i] is the record value of flows[i]. */
+  publishEncoded(flows: readonly Flow[], values: readonly Buffer[]): number;
+  /** The codec the record values are written with. */
+  readonly codec: FlowCodec;
   start(): Promise<void>;
   /** Resolves when everything queued so far has been sent (true) or the timeout passed (false). */
   flush(timeoutMs: number): Promise<boolean>;
@@ -234,30 +238,37 @@ export function createKafkaPublisher(cfg: KafkaPublisherConfig, deps: { codec: F
     }
   }
 
+  /** Queues what fits of flows (encoded now when values is null); counts and reports the rest as lost. */
+  function accept(flows: readonly Flow[], values: readonly Buffer[] | null): number {
+    const room = Math.min(cfg.queueCapacity - queue.length - inFlight.length, flows.length);
+    let accepted = 0;
+    if (room > 0 && queue.bytes + inFlightBytes < cfg.queueMaxBytes) {
+      const vals = values ?? deps.codec.encodeBatch(room === flows.length ? flows : flows.slice(0, room));
+      for (let i = 0; i < room; i++) queue.push({ key: flowKey(flows[i]!), value: vals[i]! });
+      accepted = room;
+    }
+    if (accepted < flows.length) {
+      const lost = flows.length - accepted;
+      stats.lost += lost;
+      let first = flows[accepted]!.time_ns;
+      let last = first;
+      for (let i = accepted; i < flows.length; i++) {
+        const t = flows[i]!.time_ns;
+        if (t < first) first = t;
+        if (t > last) last = t;
+      }
+      hooks.onLoss?.(lost, first, last);
+    }
+    if (accepted > 0 && (waiting === 'idle' || (waiting === 'linger' && queue.length >= cfg.batchSize))) wake?.();
+    return accepted;
+  }
+
   return {
-    publish(flows) {
-      const room = Math.min(cfg.queueCapacity - queue.length - inFlight.length, flows.length);
-      let accepted = 0;
-      if (room > 0 && queue.bytes + inFlightBytes < cfg.queueMaxBytes) {
-        const take = room === flows.length ? flows : flows.slice(0, room);
-        const values = deps.codec.encodeBatch(take);
-        for (let i = 0; i < take.length; i++) queue.push({ key: flowKey(take[i]!), value: values[i]! });
-        accepted = take.length;
-      }
-      if (accepted < flows.length) {
-        const lost = flows.length - accepted;
-        stats.lost += lost;
-        let first = flows[accepted]!.time_ns;
-        let last = first;
-        for (let i = accepted; i < flows.length; i++) {
-          const t = flows[i]!.time_ns;
-          if (t < first) first = t;
-          if (t > last) last = t;
-        }
-        hooks.onLoss?.(lost, first, last);
-      }
-      if (accepted > 0 && (waiting === 'idle' || (waiting === 'linger' && queue.length >= cfg.batchSize))) wake?.();
-      return accepted;
+    codec: deps.codec,
+    publish: (flows) => accept(flows, null),
+    publishEncoded(flows, values) {
+      if (values.length !== flows.length) throw new Error(`publishEncoded: ${flows.length} flows but ${values.length} values`);
+      return accept(flows, values);
     },
     async start() {
       await registerKafkaCodecs();
