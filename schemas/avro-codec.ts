@@ -276,7 +276,7 @@ export async function createFlowCodec(opts: FlowCodecOptions): Promise<FlowCodec
           encodeAt(flow, writer.pos);
           return Buffer.from(writer.buf.subarray(writer.keepFrom, writer.pos));
         } finally {
-          writer.pos = writer.keepFrom;
+          writer.rewind();
         }
       }
       const end = encodeAt(flow, 0);
@@ -299,7 +299,7 @@ export async function createFlowCodec(opts: FlowCodecOptions): Promise<FlowCodec
             writer.keepFrom = writer.pos;
           }
         } catch (err) {
-          writer.pos = writer.keepFrom;
+          writer.rewind();
           throw err;
         }
         return out;

@@ -60,6 +60,12 @@ export class FlowWriter {
   readonly strings = new Map<string, Uint8Array>();
   /** See nodeBlock(). */
   node: NodeRun | null = null;
+  /** The last two runs source .. destination_names written, and which of them was used last (see peerFields()). */
+  readonly peerA = new PeerRun();
+  readonly peerB = new PeerRun();
+  peerLast: PeerRun = this.peerA;
+  /** Cleared by shared() and strings() when they write a value whose encoding could change (see peerFields()). */
+  runFixed = true;
 
   /** Size of each new buffer (more when one flow needs more). */
   readonly slabSize: number;
@@ -80,6 +86,16 @@ export class FlowWriter {
    */
   view(from: number, to: number): Buffer {
     return Buffer.from(this.memory, this.buf.byteOffset + from, to - from);
+  }
+
+  /**
+   * Gives back the room after keepFrom (the work in progress is abandoned, or was copied out): those bytes will be
+   * written again, so no remembered run may point there.
+   */
+  rewind(): void {
+    this.pos = this.keepFrom;
+    if (this.peerA.end > this.keepFrom) this.peerA.forget();
+    if (this.peerB.end > this.keepFrom) this.peerB.forget();
   }
 
   /** Appends raw bytes (a framing header). */
@@ -172,7 +188,11 @@ function shared(w: FlowWriter, buf: Buffer, pos: number, v: Loose, write: Write)
   if (known) return copy(buf, pos, known);
   const end = write(w, buf, pos, v);
   if (known === undefined && end <= buf.length && Object.isFrozen(v)) {
-    w.remembered.set(v, deepFrozen(v) ? new Uint8Array(buf.subarray(pos, end)) : null);
+    const fixed = deepFrozen(v);
+    w.remembered.set(v, fixed ? new Uint8Array(buf.subarray(pos, end)) : null);
+    if (!fixed) w.runFixed = false;
+  } else {
+    w.runFixed = false; // not frozen, or known not to be deep-frozen (or did not fit: written again anyway)
   }
   return end;
 }
@@ -201,6 +221,7 @@ const stringArray = (_w: FlowWriter, buf: Buffer, pos: number, v: Loose): number
 /** An array of strings, possibly shared (node labels, DNS names); an undefined field is the default, []. */
 function strings(w: FlowWriter, buf: Buffer, pos: number, v: Loose): number {
   if (v === undefined || (Array.isArray(v) && v.length === 0)) {
+    if (v !== undefined && !Object.isFrozen(v)) w.runFixed = false; // an empty array that may be filled later
     buf[pos] = 0;
     return pos + 1;
   }
@@ -296,13 +317,11 @@ function counterFields(buf: Buffer, pos: number, f: Loose): number {
 // ---- runs of fields that repeat together ------------------------------------------------------------------------
 // emitter, node_name, node_labels, cluster_name are the same in every flow of a collector. When the emitter and the
 // labels are deep-frozen, the run's bytes are a function of the four values: they are remembered and copied after
-// four comparisons, instead of a lookup per field. (The same for source .. destination_names, remembered per source
-// endpoint and peer, was tried and measured slower on the bench: a connection's first flow each way misses, and a
-// miss copies ~800 bytes into a new entry. Keyed by the flow's ip record instead (one per connection and
-// direction in the collector), with the six values compared by identity, it measured slower again; and as a place in
-// the current slab rather than a copy (nothing allocated on a miss but the first time per ip record, a hit one
-// copyWithin; 69% hits on the bench's flows) it measured no faster: 1250-1410 vs 1230-1415 ns/flow when encoding the
-// bench's flows alone, alternated, even with the hit's copy left out. The six lookups are not where the time goes.)
+// four comparisons, instead of a lookup per field. source .. destination_names: see peerFields(). (Tried before
+// for that run and measured slower: a copy per entry, remembered per source endpoint and peer, or keyed by the flow's
+// ip record through a WeakMap. What made it pay: no copy and no lookup, only the last two runs' places in the slab,
+// compared by identity, and a miss that costs no more than writing the six values: 69% hits on the bench's flows,
+// the encoder alone 1097-1169 vs 1183-1236 ns/flow, interleaved runs of bench/collector at 30 rounds.)
 
 /** The run emitter .. cluster_name, from the writer's one remembered run when the values are the same. */
 function nodeBlock(w: FlowWriter, buf: Buffer, pos: number, f: Loose): number {
@@ -322,8 +341,59 @@ function nodeBlock(w: FlowWriter, buf: Buffer, pos: number, f: Loose): number {
   return pos;
 }
 
-/** source .. destination_names: each endpoint, service and name list is shared, its encoding remembered. */
+/** Matches no flow's field. */
+const NO_VALUE = Symbol('no value');
+
+/**
+ * Where the run source .. destination_names of some six values was written: bytes of the writer's current buffer
+ * before keepFrom, which are never written again (see FlowWriter.keepFrom), so they can be copied from there.
+ */
+class PeerRun {
+  source: unknown = NO_VALUE;
+  destination: unknown = undefined;
+  sourceService: unknown = undefined;
+  destinationService: unknown = undefined;
+  sourceNames: unknown = undefined;
+  destinationNames: unknown = undefined;
+  buf: Buffer | null = null;
+  start = 0;
+  end = 0;
+  forget(): void {
+    this.source = NO_VALUE;
+    this.buf = null;
+  }
+}
+
+/** Whether run holds the six values of f in buf, finished (before keepFrom). */
+function sameRun(run: PeerRun, w: FlowWriter, buf: Buffer, f: Loose): boolean {
+  return run.source === f.source && run.destination === f.destination && run.sourceService === f.source_service &&
+    run.destinationService === f.destination_service && run.sourceNames === f.source_names &&
+    run.destinationNames === f.destination_names && run.buf === buf && run.end <= w.keepFrom;
+}
+
+/**
+ * source .. destination_names, about 600 of a flow's ~1000 bytes. Consecutive flows are mostly of a few
+ * connections, both ways, so the run is mostly one of the last two written: then it is copied in one piece from
+ * where it was written (one copyWithin, where six remembered blocks cost a lookup and a copy each: about 250 ns of
+ * the encoder's ~1200 per flow, measured in bench/collector by writing a fixed 600 bytes instead). Otherwise each
+ * endpoint, service and name list is written from its own remembered encoding, and where the run went is
+ * remembered when all six are deep-frozen (their bytes can never change; undefined and null are values too):
+ * shared() and strings() clear w.runFixed when they write one that is not.
+ */
 function peerFields(w: FlowWriter, buf: Buffer, pos: number, f: Loose): number {
+  let run: PeerRun | null = w.peerLast;
+  if (!sameRun(run, w, buf, f)) {
+    run = run === w.peerA ? w.peerB : w.peerA;
+    if (!sameRun(run, w, buf, f)) run = null;
+  }
+  if (run !== null) {
+    w.peerLast = run;
+    const n = run.end - run.start;
+    if (pos + n <= buf.length) buf.copyWithin(pos, run.start, run.end);
+    return pos + n;
+  }
+  const start = pos;
+  w.runFixed = true;
   let v: Loose;
   pos = (v = f.source) === undefined ? zeros(buf, pos, 6) : shared(w, buf, pos, v, endpoint);
   pos = (v = f.destination) === undefined ? zeros(buf, pos, 6) : shared(w, buf, pos, v, endpoint);
@@ -332,8 +402,24 @@ function peerFields(w: FlowWriter, buf: Buffer, pos: number, f: Loose): number {
   if ((v = f.destination_service) == null) buf[pos++] = 0;
   else pos = shared(w, buf, some(buf, pos), v, service);
   pos = strings(w, buf, pos, f.source_names);
-  return strings(w, buf, pos, f.destination_names);
+  pos = strings(w, buf, pos, f.destination_names);
+  if (pos <= buf.length && w.runFixed) {
+    // Into the entry not used last.
+    const into = w.peerLast === w.peerA ? w.peerB : w.peerA;
+    into.source = f.source;
+    into.destination = f.destination;
+    into.sourceService = f.source_service;
+    into.destinationService = f.destination_service;
+    into.sourceNames = f.source_names;
+    into.destinationNames = f.destination_names;
+    into.buf = buf;
+    into.start = start;
+    into.end = pos;
+    w.peerLast = into;
+  }
+  return pos;
 }
+
 
 /**
  * Whether the encoding of `v` can never change: a deep-frozen object (or array) the writer has encoded and
