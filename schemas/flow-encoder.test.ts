@@ -231,6 +231,39 @@ describe('the hand-written flow encoder', () => {
     }
   });
 
+  it('copies a remembered source .. destination_names run only from bytes that stay written, and only of values that cannot change', async () => {
+    const codec = await createFlowCodec({ framing: 'single-object' });
+    const rnd = prng(21);
+    const ends = Array.from({ length: 3 }, () => deepFreeze(structuredClone(randomFlow(rnd).source)));
+    const service = deepFreeze({ name: 'cart', namespace: 'shop' });
+    const names = deepFreeze(['cart.shop.svc.cluster.local']);
+    const none = deepFreeze([] as string[]);
+    const flowOf = (i: number, src: types.Endpoint, dst: types.Endpoint): Flow => ({
+      ...typicalSharedFlow(i), source: src, destination: dst, source_service: null, destination_service: service, source_names: none, destination_names: names,
+    });
+    const check = (values: Buffer[], flows: Flow[], label: string): void => {
+      for (const [i, f] of flows.entries()) assert.ok((values[i] as Buffer).subarray(10).equals(avsc.toBuffer(f)), `${label}: flow ${i}`);
+    };
+    // A single encode() writes its run after the bytes handed out, then gives that room back: the next batch writes
+    // another run there, and a flow with encode()'s six values must not copy it.
+    const a = flowOf(1, ends[0]!, ends[1]!);
+    const b = flowOf(2, ends[2]!, ends[0]!);
+    for (let round = 0; round < 3; round++) {
+      assert.ok(codec.encode(a).subarray(10).equals(avsc.toBuffer(a)));
+      check(codec.encodeBatch([b, a, a, b]), [b, a, a, b], `after encode(), round ${round}`);
+      check(codec.encodeBatch([flowOf(3, ends[1]!, ends[2]!)]), [flowOf(3, ends[1]!, ends[2]!)], `another run, round ${round}`);
+    }
+    // Values that can still change (not frozen) are written every time, flow after flow.
+    const open = { ...structuredClone(ends[0]!), labels: ['k8s:app=open'] };
+    const openNames: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const f = { ...flowOf(10 + i, open, ends[1]!), destination_names: openNames };
+      check(codec.encodeBatch([f, f]), [f, f], `open values, step ${i}`);
+      open.labels.push(`k8s:step=${i}`);
+      openNames.push(`n${i}.example`);
+    }
+  });
+
   it('writes ints, longs and enums on their one-byte fast paths and past them', () => {
     const w = writer();
     for (const n of [0, -0, 1, 62, 63, 64, 65, -1, -63, -64, 127, 128, 8191, 8192]) {
