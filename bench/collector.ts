@@ -20,8 +20,12 @@ import { flowKey } from '../collector/publish/key.js';
 import { encodeRecords } from '../collector/replay-format.js';
 import { Ring } from '../collector/ring.js';
 import { dnsMessage, ProbeSim } from '../collector/testing.js';
+import { applyCollectorV8Flags, COLLECTOR_V8_FLAGS } from '../collector/v8-flags.js';
 import { createFlowCodec } from '../schemas/avro-codec.js';
 import type { Flow } from '../schemas/flow-types.js';
+
+// As `lookback collector` runs (cli/collector.ts), before anything here is compiled hot.
+applyCollectorV8Flags();
 
 const PODS = 200;
 const CONNECTIONS = Number(process.env['CONNECTIONS'] ?? 12_000);
@@ -144,6 +148,7 @@ async function pipelineCost(): Promise<void> {
   const best = runs.reduce((a, b) => (Object.values(a.ns).reduce((x, y) => x + y) <= Object.values(b.ns).reduce((x, y) => x + y) ? a : b));
   const per = (v: number): string => (v / best.flows).toFixed(0);
   const total = Object.values(best.ns).reduce((a, b) => a + b, 0);
+  console.log(`V8 flags as the collector runs: ${COLLECTOR_V8_FLAGS.join(' ')}`);
   console.log(`workload: ${CONNECTIONS} connections, ${best.records} probe records -> ${best.flows} flows (${(best.records / best.flows).toFixed(2)} records per flow)`);
   console.log(`probe batch -> encoded Kafka batch: ${(total / best.flows).toFixed(0)} ns/flow = ${(1e9 / (total / best.flows)).toFixed(0)} flows/s on one core (target <= 2000 ns)`);
   console.log(`  decode ${per(best.ns.decode)}, build (dedupe, deltas, L7, enrichment, names) ${per(best.ns.build)}, ring ${per(best.ns.ring)}, metrics ${per(best.ns.metrics)}, key ${per(best.ns.key)}, avro ${per(best.ns.avro)} ns/flow`);

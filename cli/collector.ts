@@ -1,6 +1,7 @@
 import { createLogger } from '../common/log.js';
 import { collectorSpec } from '../collector/config.js';
 import { createCollector } from '../collector/index.js';
+import { applyCollectorV8Flags } from '../collector/v8-flags.js';
 import { commandConfig, parseCommandArgs } from './args.js';
 
 /**
@@ -10,6 +11,7 @@ import { commandConfig, parseCommandArgs } from './args.js';
  * published), then the rest in reverse order.
  */
 export async function run(argv: string[]): Promise<number> {
+  applyCollectorV8Flags();
   const { values } = parseCommandArgs(argv, {
     replay: { type: 'string' },
     record: { type: 'string' },
