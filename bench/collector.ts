@@ -9,6 +9,8 @@
  * pods' interfaces report every packet, as on a real node), each an HTTP exchange with payload snippets
  * (7 flows), plus DNS lookups (4 flows) and drops. About 2.3 records per flow.
  */
+import { createRequire } from 'node:module';
+import kafkajs from 'kafkajs';
 import { createDecoder } from '../bpf/decode.js';
 import { threadCpuNs } from '../bpf/index.js';
 import { DnsCache } from '../collector/enrich/dns-cache.js';
@@ -21,12 +23,14 @@ import { encodeRecords } from '../collector/replay-format.js';
 import { Ring } from '../collector/ring.js';
 import { dnsMessage, ProbeSim } from '../collector/testing.js';
 import { applyCollectorV8Flags, COLLECTOR_V8_FLAGS } from '../collector/v8-flags.js';
+import { compressionType, registerKafkaCodecs } from '../common/kafka-codecs.js';
 import { createFlowCodec } from '../schemas/avro-codec.js';
 import type { Flow } from '../schemas/flow-types.js';
 
 // As `lookback collector` runs (cli/collector.ts), before anything here is compiled hot.
 applyCollectorV8Flags();
 
+const requireCjs = createRequire(import.meta.url);
 const PODS = 200;
 const CONNECTIONS = Number(process.env['CONNECTIONS'] ?? 12_000);
 const podIp = (i: number): string => `10.42.${i >> 8}.${(i & 255) + 1}`;
@@ -164,7 +168,44 @@ async function pipelineCost(): Promise<void> {
     for (const b of kept) codec.encodeBatch(b);
     alone = Math.min(alone, (clock() - t0) / keptFlows);
   }
-  console.log(`  the Avro encoder alone, the same flows again (best of 5): ${alone.toFixed(0)} ns/flow`);
+  console.log(`  the Avro encoder alone, the same flows again (best of ${Number(process.env['COLLECTOR_BENCH_ALONE_ROUNDS'] ?? 5)}): ${alone.toFixed(0)} ns/flow`);
+
+  // What kafkajs then does with those messages before the socket (not lookback's code, outside the figure above).
+  const messages = kept.flatMap((b) => { const v = codec.encodeBatch(b); return b.map((f, i) => ({ key: flowKey(f), value: v[i]! })); });
+  const kafkaNs = await kafkajsProduceCost(messages);
+  console.log(`kafkajs, producing those messages (its partitioner, grouping by partition, produce request encoding with lz4, in requests of ${PUBLISH_BATCH} messages over ${PARTITIONS} partitions as the collector's defaults; broker excluded): ${kafkaNs.toFixed(0)} ns/flow`);
+  console.log(`  probe batch -> produce request bytes: ${((total / best.flows) + kafkaNs).toFixed(0)} ns/flow = ${(1e9 / ((total / best.flows) + kafkaNs)).toFixed(0)} flows/s on one core`);
+}
+
+const PUBLISH_BATCH = 2000;
+const PARTITIONS = 6;
+
+/**
+ * CPU per message of kafkajs's send path up to the bytes of the produce request, through its own modules: the
+ * default partitioner and groupMessagesPerPartition (producer/sendMessages.js), then the Produce request's encode()
+ * (RecordBatch v2 records, lz4 through the codec lookback registers). Read from kafkajs's sources, not changed.
+ */
+async function kafkajsProduceCost(messages: { key: Buffer; value: Buffer }[]): Promise<number> {
+  await registerKafkaCodecs();
+  const groupMessagesPerPartition = requireCjs('kafkajs/src/producer/groupMessagesPerPartition.js') as (a: object) => Record<string, unknown[]>;
+  const produceRequest = requireCjs('kafkajs/src/protocol/requests/produce/v3/request.js') as (a: object) => { encode(): Promise<{ buffer: Buffer }> };
+  const partitioner = kafkajs.Partitioners.DefaultPartitioner();
+  const partitionMetadata = Array.from({ length: PARTITIONS }, (_, i) => ({ partitionId: i, leader: 0 }));
+  const send = async (batch: typeof messages): Promise<number> => {
+    const byPartition = groupMessagesPerPartition({ topic: 'lookback.flows', partitionMetadata, messages: batch, partitioner });
+    const partitions = Object.keys(byPartition).map((p) => ({ partition: Number(p), firstSequence: 0, messages: byPartition[p] }));
+    const req = produceRequest({ acks: -1, timeout: 30_000, compression: compressionType('lz4'), topicData: [{ topic: 'lookback.flows', partitions }] });
+    return (await req.encode()).buffer.length;
+  };
+  let best = Infinity;
+  for (let round = 0; round < 3; round++) {
+    const t0 = clock();
+    let bytes = 0;
+    for (let i = 0; i < messages.length; i += PUBLISH_BATCH) bytes += await send(messages.slice(i, i + PUBLISH_BATCH));
+    if (bytes <= 0) throw new Error('no request bytes');
+    best = Math.min(best, (clock() - t0) / messages.length);
+  }
+  return best;
 }
 
 function enrichmentCost(): void {
