@@ -344,7 +344,11 @@ export class IngestWorker {
     this.stats.bufferedBytes = held;
     const { consumer, metrics, log } = this.deps;
     const overMemory = held > this.opts.maxBufferedBytes;
-    if (overMemory && !this.stopping) this.sealForMemory();
+    // Paused for memory, fetching resumes below half the limit; batches opened since the last sealing (from records
+    // fetched before the pause took effect) can hold more than that, and would then wait for batch.maxAge with
+    // nothing fetched: seal them too.
+    const stuck = this.paused && this.failing.size === 0 && held >= this.opts.maxBufferedBytes / 2;
+    if ((overMemory || stuck) && !this.stopping) this.sealForMemory();
     const wantPause = this.stopping || this.failing.size > 0 || overMemory;
     if (wantPause && !this.paused) {
       this.paused = true;
