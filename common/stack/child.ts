@@ -4,7 +4,8 @@ import { LookbackError } from '../errors.js';
 
 /**
  * A child process that cannot outlive us. Every child is started through `setpriv --pdeathsig`, so the kernel
- * signals it when our process dies, even on SIGKILL where no exit handler runs. Output goes to a log file so
+ * signals it when our process dies, even on SIGKILL where no exit handler runs; in a process group of its own, so
+ * that signals for our group (a Ctrl-C) come to us, and we decide the order of the stop. Output goes to a log file so
  * that a failed start can quote its last lines.
  */
 export interface SupervisedChild {
@@ -43,7 +44,11 @@ export function spawnSupervised(opts: SpawnOptions): SupervisedChild {
       env: opts.env ?? process.env,
       cwd: opts.cwd,
       stdio: [opts.stdinPipe ? 'pipe' : 'ignore', out, out],
-      detached: false,
+      // A process group of its own: a Ctrl-C at the terminal (SIGINT to the foreground group) reaches only us, and
+      // we stop the children in order (`lookback up`: the collector, then ingest while Kafka and ClickHouse still
+      // run, then the stack). In our group, the stack died at once and ingest spent its stop timeout retrying
+      // against it. --pdeathsig still ends every child when we die.
+      detached: true,
     });
   } finally {
     fs.closeSync(out);
