@@ -16,6 +16,8 @@ import { createRequire } from 'node:module';
 import kafkajs from 'kafkajs';
 import { createDecoder } from '../bpf/decode.js';
 import { threadCpuNs } from '../bpf/index.js';
+import { parseConfig } from '../common/config.js';
+import { collectorSpec } from '../collector/config.js';
 import { DnsCache } from '../collector/enrich/dns-cache.js';
 import { createEndpointStore } from '../collector/enrich/store.js';
 import { FlowBuilder } from '../collector/flow-builder.js';
@@ -34,6 +36,7 @@ import type { Flow } from '../schemas/flow-types.js';
 applyCollectorV8Flags();
 
 const requireCjs = createRequire(import.meta.url);
+const ALONE_ROUNDS = Number(process.env['COLLECTOR_BENCH_ALONE_ROUNDS'] ?? 5);
 const PODS = 200;
 const CONNECTIONS = Number(process.env['CONNECTIONS'] ?? 12_000);
 const podIp = (i: number): string => `10.42.${i >> 8}.${(i & 255) + 1}`;
@@ -166,45 +169,45 @@ async function pipelineCost(): Promise<void> {
   run(true);
   let alone = Infinity;
   const keptFlows = kept.reduce((n, b) => n + b.length, 0);
-  for (let round = 0; round < Number(process.env["COLLECTOR_BENCH_ALONE_ROUNDS"] ?? 5); round++) {
+  for (let round = 0; round < ALONE_ROUNDS; round++) {
     const t0 = clock();
     for (const b of kept) codec.encodeBatch(b);
     alone = Math.min(alone, (clock() - t0) / keptFlows);
   }
-  console.log(`  the Avro encoder alone, the same flows again (best of ${Number(process.env['COLLECTOR_BENCH_ALONE_ROUNDS'] ?? 5)}): ${alone.toFixed(0)} ns/flow`);
+  console.log(`  the Avro encoder alone, the same flows again (best of ${ALONE_ROUNDS}): ${alone.toFixed(0)} ns/flow`);
 
   // What kafkajs then does with those messages before the socket (not lookback's code, outside the figure above).
   const messages = kept.flatMap((b) => { const v = codec.encodeBatch(b); return b.map((f, i) => ({ key: flowKey(f), value: v[i]! })); });
   const kafkaNs = await kafkajsProduceCost(messages);
-  console.log(`kafkajs, producing those messages (its partitioner, grouping by partition, produce request encoding with lz4, in requests of ${PUBLISH_BATCH} messages over ${PARTITIONS} partitions as the collector's defaults; broker excluded): ${kafkaNs.toFixed(0)} ns/flow`);
+  console.log(`kafkajs, producing those messages (its partitioner, grouping by partition, produce request encoding with ${PUBLISH.compression}, in requests of ${PUBLISH.batchSize} messages over ${PUBLISH.partitions} partitions as the collector's defaults; broker excluded): ${kafkaNs.toFixed(0)} ns/flow`);
   console.log(`  probe batch -> produce request bytes: ${((total / best.flows) + kafkaNs).toFixed(0)} ns/flow = ${(1e9 / ((total / best.flows) + kafkaNs)).toFixed(0)} flows/s on one core`);
 }
 
-const PUBLISH_BATCH = 2000;
-const PARTITIONS = 6;
+/** The collector's publishing defaults (request size, partitions, compression), from its config spec. */
+const PUBLISH = parseConfig(collectorSpec, {}).kafka;
 
 /**
  * CPU per message of kafkajs's send path up to the bytes of the produce request, through its own modules: the
  * default partitioner and groupMessagesPerPartition (producer/sendMessages.js), then the Produce request's encode()
- * (RecordBatch v2 records, lz4 through the codec lookback registers). Read from kafkajs's sources, not changed.
+ * (RecordBatch v2 records, compressed through the codecs lookback registers). Read from kafkajs's sources, not changed.
  */
 async function kafkajsProduceCost(messages: { key: Buffer; value: Buffer }[]): Promise<number> {
   await registerKafkaCodecs();
   const groupMessagesPerPartition = requireCjs('kafkajs/src/producer/groupMessagesPerPartition.js') as (a: object) => Record<string, unknown[]>;
   const produceRequest = requireCjs('kafkajs/src/protocol/requests/produce/v3/request.js') as (a: object) => { encode(): Promise<{ buffer: Buffer }> };
   const partitioner = kafkajs.Partitioners.DefaultPartitioner();
-  const partitionMetadata = Array.from({ length: PARTITIONS }, (_, i) => ({ partitionId: i, leader: 0 }));
+  const partitionMetadata = Array.from({ length: PUBLISH.partitions }, (_, i) => ({ partitionId: i, leader: 0 }));
   const send = async (batch: typeof messages): Promise<number> => {
     const byPartition = groupMessagesPerPartition({ topic: 'lookback.flows', partitionMetadata, messages: batch, partitioner });
     const partitions = Object.keys(byPartition).map((p) => ({ partition: Number(p), firstSequence: 0, messages: byPartition[p] }));
-    const req = produceRequest({ acks: -1, timeout: 30_000, compression: compressionType('lz4'), topicData: [{ topic: 'lookback.flows', partitions }] });
+    const req = produceRequest({ acks: -1, timeout: 30_000, compression: compressionType(PUBLISH.compression), topicData: [{ topic: 'lookback.flows', partitions }] });
     return (await req.encode()).buffer.length;
   };
   let best = Infinity;
   for (let round = 0; round < 3; round++) {
     const t0 = clock();
     let bytes = 0;
-    for (let i = 0; i < messages.length; i += PUBLISH_BATCH) bytes += await send(messages.slice(i, i + PUBLISH_BATCH));
+    for (let i = 0; i < messages.length; i += PUBLISH.batchSize) bytes += await send(messages.slice(i, i + PUBLISH.batchSize));
     if (bytes <= 0) throw new Error('no request bytes');
     best = Math.min(best, (clock() - t0) / messages.length);
   }

@@ -154,7 +154,7 @@ export function createCollector(cfg: CollectorConfig, deps: CollectorDeps = {}):
         dropsIgnored: builder.stats.dropsIgnored,
         l7: builder.l7.stats,
         records: builder.stats.records,
-        pipelineErrors: pipeline.stats().errors + pipeline.stats().encodeErrors,
+        pipelineErrors: ((p) => p.errors + p.encodeErrors)(pipeline.stats()),
       }),
     });
     store.onPodDeleted((ns, name) => metrics?.podDeleted(ns, name));

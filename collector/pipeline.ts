@@ -3,8 +3,8 @@
  * L7, enrichment, DNS names) -> Avro record values, encoded once -> ring (live Observer; it keeps the values and
  * decodes what it is asked for) -> metrics -> publish queue (never blocks; the same values). Losses become
  * LostEvents in the ring: the kernel's (PERF_EVENT_RING_BUFFER) as the probe reports them, the publish queue's
- * (OBSERVER_EVENTS_QUEUE) folded into at most one event per second. Without a codec (not started yet, or tests)
- * the ring keeps the flow objects.
+ * (OBSERVER_EVENTS_QUEUE) folded into at most one event per second. Without a codec (no publisher, not started
+ * yet: tests) the ring keeps the flow objects.
  */
 import type { ProbeRecord } from '../bpf/decode.js';
 import { describeError } from '../common/errors.js';
@@ -53,6 +53,11 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   const { builder, ring } = deps;
   let publisher = deps.publisher;
   let codec: FlowCodec | null = null;
+  const useCodec = (c: FlowCodec | null): void => {
+    codec = c;
+    if (c) ring.decodeWith(c.decode);
+  };
+  useCodec(deps.publisher?.codec ?? null);
   const stats = { batches: 0, flows: 0, errors: 0, encodeErrors: 0, lastBatchRecords: 0 };
   let pendingLoss: { count: number; first: bigint; last: bigint } | null = null;
   let timer: NodeJS.Timeout | undefined;
@@ -77,18 +82,13 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       }
       builder.lost = [];
     }
-    if (codec === null) {
-      for (let i = 0; i < flows.length; i++) ring.pushFlow(flows[i]!);
-      ring.notify();
-      deps.metrics?.observeFlows(flows);
-      if (flows.length > 0) publisher?.publish(flows);
-      return;
-    }
-    const values = encode(codec, flows);
-    for (let i = 0; i < values.length; i++) ring.pushEncoded(values[i]!);
+    // Without a codec there is no publisher either: the ring keeps the flow objects.
+    const values = codec === null ? null : encode(codec, flows);
+    if (values === null) for (let i = 0; i < flows.length; i++) ring.pushFlow(flows[i]!);
+    else for (let i = 0; i < values.length; i++) ring.pushEncoded(values[i]!);
     ring.notify();
     deps.metrics?.observeFlows(flows);
-    if (flows.length > 0) publisher?.publishEncoded(flows, values);
+    if (values !== null && flows.length > 0) publisher?.publishEncoded(flows, values);
   }
 
   /**
@@ -137,8 +137,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     },
     start(p, c) {
       if (p) publisher = p;
-      codec = c ?? p?.codec ?? null;
-      if (codec) ring.decodeWith(codec.decode);
+      useCodec(c ?? publisher?.codec ?? codec);
       deps.source.onBatch(handle);
       timer = setInterval(() => {
         try {

@@ -95,8 +95,8 @@ export class ProbeSim {
 }
 
 export class SimConn {
-  /** The probe's entry for this connection: at most one, at the interface that saw it first. */
-  private readonly ifs: IfState[] = [];
+  /** The probe's entry for this connection, at the interface that saw it first (its owner). */
+  private entry: IfState | undefined;
   constructor(readonly sim: ProbeSim, readonly proto: number, readonly client: SimEndpoint, readonly server: SimEndpoint, readonly family: 4 | 6) {}
 
   /** One packet from `from`. payload: the bytes (the snippet is cut to snapLength); payloadLength: its full length. */
@@ -116,7 +116,7 @@ export class SimConn {
     const path: [number | undefined, boolean][] = [[src.ifindex, false], [dst.ifindex, true]];
     for (const [ifindex, egress] of path) {
       if (ifindex === undefined) continue;
-      let st = this.ifs[0];
+      let st = this.entry;
       if (st !== undefined && st.ifindex !== ifindex) {
         sim.secondInterface++; // counted at the owner already
         continue;
@@ -124,7 +124,7 @@ export class SimConn {
       let events = 0;
       if (!st) {
         st = { ifindex, origEgress: dir === 0 ? egress : !egress, firstNs: sim.nowNs, lastNs: sim.nowNs, bytes: [0, 0], packets: [0, 0], flags: [0, 0] };
-        this.ifs.push(st);
+        this.entry = st;
         events |= FLOW_EVENTS.new;
       }
       st.bytes[dir] += bytes;
@@ -150,7 +150,7 @@ export class SimConn {
 
   /** A periodic export (the probe's active timeout), caused by a packet from `from`. */
   active(from: 'client' | 'server' = 'client'): void {
-    for (const st of this.ifs) this.sim.emit(this.flowRecord(st, FLOW_EVENTS.active, { flags: ACK, reply: from === 'server', egress: false }));
+    if (this.entry) this.sim.emit(this.flowRecord(this.entry, FLOW_EVENTS.active, { flags: ACK, reply: from === 'server', egress: false }));
   }
 
   handshake(): void {
@@ -167,8 +167,8 @@ export class SimConn {
 
   /** The probe forgets the flow (idle sweep, or flush). */
   end(kind: 'idle' | 'flush' = 'idle'): void {
-    for (const st of this.ifs) this.sim.emit(this.flowRecord(st, kind === 'idle' ? FLOW_EVENTS.endIdle : FLOW_EVENTS.endFlush, { flags: 0, reply: false, egress: false }));
-    this.ifs.length = 0;
+    if (this.entry) this.sim.emit(this.flowRecord(this.entry, kind === 'idle' ? FLOW_EVENTS.endIdle : FLOW_EVENTS.endFlush, { flags: 0, reply: false, egress: false }));
+    this.entry = undefined;
   }
 
   private flowRecord(st: IfState, events: number, pkt: { flags: number; reply: boolean; egress: boolean }): FlowRecord {
@@ -184,7 +184,7 @@ export class SimConn {
 
   /** Totals at the interface that owns the connection (what the collector should have counted). */
   totals(): { bytesOrig: number; bytesReply: number; packetsOrig: number; packetsReply: number } | undefined {
-    const st = this.ifs[0];
+    const st = this.entry;
     return st && { bytesOrig: st.bytes[0], bytesReply: st.bytes[1], packetsOrig: st.packets[0], packetsReply: st.packets[1] };
   }
 }

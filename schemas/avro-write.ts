@@ -68,7 +68,7 @@ export function long(buf: Buffer, pos: number, v: unknown): number {
 
 /** Avro long with the timestamp-nanos annotation: any int64 bigint (avro-types.ts's TimestampNanosType). */
 export function timestamp(buf: Buffer, pos: number, v: unknown): number {
-  // In range when wrapping it to 64 bits changes nothing (one builtin call, where two BigInt comparisons were two).
+  // In range when wrapping it to 64 bits changes nothing: one builtin call instead of two BigInt comparisons.
   if (typeof v !== 'bigint' || BigInt.asIntN(64, v) !== v) throw invalid(v, 'timestamp-nanos');
   I64[0] = v;
   return zigzag64(buf, pos, I64_HI[1]!, I64_LO[0]!);

@@ -1,6 +1,6 @@
 /**
- * Flows to Kafka, without ever blocking capture. publish() encodes a batch of flows (Avro, views into the codec's
- * shared slabs; publishEncoded() takes them encoded already, as the pipeline does) into a bounded queue and returns; a single sender loop takes up to batchSize messages (waiting at most
+ * Flows to Kafka, without ever blocking capture. publishEncoded() takes a batch of flows encoded by the pipeline
+ * (Avro, views into the codec's shared slabs) into a bounded queue and returns; a single sender loop takes up to batchSize messages (waiting at most
  * linger for a batch to fill), sends them with an idempotent kafkajs producer (acks=all), and on failure retries
  * the same batch with exponential backoff, recreating the producer after repeated failures, so the collector
  * recovers by itself when the broker comes back. While Kafka is slow or down the queue fills; beyond its bounds
@@ -55,9 +55,10 @@ export interface PublisherStats {
 }
 
 export interface Publisher {
-  /** Queues flows for sending; never waits. Returns how many were accepted (the rest are counted as lost). */
-  publish(flows: readonly Flow[]): number;
-  /** publish() for flows already encoded with `codec`: values[i] is the record value of flows[i]. */
+  /**
+   * Queues flows, already encoded with `codec` (values[i] is the record value of flows[i]), for sending; never
+   * waits. Returns how many were accepted (the rest are counted as lost).
+   */
   publishEncoded(flows: readonly Flow[], values: readonly Buffer[]): number;
   /** The codec the record values are written with. */
   readonly codec: FlowCodec;
@@ -114,7 +115,7 @@ export function createKafkaPublisher(cfg: KafkaPublisherConfig, deps: { codec: F
   let stopping = false;
   let stopped = false;
   let wake: (() => void) | undefined;
-  /** What the sender loop waits for: publish() wakes it when idle, or in linger once a batch is full. */
+  /** What the sender loop waits for: publishEncoded() wakes it when idle, or in linger once a batch is full. */
   let waiting: 'idle' | 'linger' | 'backoff' | null = null;
   let loop: Promise<void> | undefined;
   const drained: (() => void)[] = [];
@@ -238,13 +239,12 @@ export function createKafkaPublisher(cfg: KafkaPublisherConfig, deps: { codec: F
     }
   }
 
-  /** Queues what fits of flows (encoded now when values is null); counts and reports the rest as lost. */
-  function accept(flows: readonly Flow[], values: readonly Buffer[] | null): number {
+  /** Queues what fits of flows; counts and reports the rest as lost. */
+  function accept(flows: readonly Flow[], values: readonly Buffer[]): number {
     const room = Math.min(cfg.queueCapacity - queue.length - inFlight.length, flows.length);
     let accepted = 0;
     if (room > 0 && queue.bytes + inFlightBytes < cfg.queueMaxBytes) {
-      const vals = values ?? deps.codec.encodeBatch(room === flows.length ? flows : flows.slice(0, room));
-      for (let i = 0; i < room; i++) queue.push({ key: flowKey(flows[i]!), value: vals[i]! });
+      for (let i = 0; i < room; i++) queue.push({ key: flowKey(flows[i]!), value: values[i]! });
       accepted = room;
     }
     if (accepted < flows.length) {
@@ -265,7 +265,6 @@ export function createKafkaPublisher(cfg: KafkaPublisherConfig, deps: { codec: F
 
   return {
     codec: deps.codec,
-    publish: (flows) => accept(flows, null),
     publishEncoded(flows, values) {
       if (values.length !== flows.length) throw new Error(`publishEncoded: ${flows.length} flows but ${values.length} values`);
       return accept(flows, values);
